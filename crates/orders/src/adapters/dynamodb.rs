@@ -1,0 +1,103 @@
+//! The DynamoDB adapter of [`OrderStore`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use super::describe;
+use crate::domain::StoredOrder;
+use crate::ports::{OrderStore, PutOutcome, StoreError};
+
+/// The table's partition key.
+pub const PARTITION_KEY: &str = "order_id";
+
+/// Error codes DynamoDB uses when it throttles a caller.
+const THROTTLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
+/// Stores orders in one DynamoDB table keyed by `order_id`.
+#[derive(Debug, Clone)]
+pub struct DynamoOrderStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoOrderStore {
+    /// A store adapter over an already configured client.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table written to.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Opens the connection during init without writing anything: a `PutItem` of an empty
+    /// item, which needs only `dynamodb:PutItem` and which DynamoDB always refuses with a
+    /// `ValidationException` (the key is missing). Never fails; problems are logged.
+    pub async fn warm_up(&self) {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::new()))
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) => {
+                tracing::debug!(code = e.err().code(), "DynamoDB connection warmed up")
+            }
+            Ok(_) => tracing::warn!("DynamoDB accepted an empty item during warm-up"),
+            Err(e) => {
+                tracing::warn!(error = %describe(&e), "DynamoDB warm-up failed; first write will connect")
+            }
+        }
+    }
+}
+
+impl OrderStore for DynamoOrderStore {
+    async fn put_new(&self, order: &StoredOrder) -> Result<PutOutcome, StoreError> {
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(order)
+            .map_err(|e| StoreError::Unavailable(format!("cannot encode order: {e}")))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(PutOutcome::AlreadyExists)
+            }
+            Err(e) => {
+                let text = describe(&e);
+                match e.code() {
+                    Some(code) if THROTTLE_CODES.contains(&code) => {
+                        Err(StoreError::Throttled(text))
+                    }
+                    _ => Err(StoreError::Unavailable(text)),
+                }
+            }
+        }
+    }
+}
+
+impl DynamoOrderStore {
+    /// A store adapter with a client built from a shared SDK configuration.
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
+    }
+}

@@ -1,0 +1,105 @@
+//! The SQS adapter of [`OrderQueue`].
+
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::Client;
+
+use super::describe;
+use crate::domain::QueuedOrder;
+use crate::ports::{OrderQueue, QueueError};
+
+/// Name of the message attribute that carries the order id, so operators can find an order
+/// in the queue or the DLQ without parsing bodies.
+pub const ORDER_ID_ATTRIBUTE: &str = "order_id";
+
+/// Error codes SQS uses when it throttles a caller.
+const THROTTLE_CODES: &[&str] = &[
+    "RequestThrottled",
+    "ThrottlingException",
+    "Throttling",
+    "KmsThrottled",
+    "OverLimit",
+];
+
+/// Sends orders to one SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsOrderQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsOrderQueue {
+    /// A queue adapter over an already configured client.
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// The URL messages go to.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Opens the connection (DNS, TCP, TLS, credentials) during init instead of on the first
+    /// request, without sending anything: an empty `SendMessageBatch`, which needs only
+    /// `sqs:SendMessage` and which SQS always refuses with `EmptyBatchRequest`.
+    /// Never fails: a problem here is logged and the first real request tries again.
+    pub async fn warm_up(&self) {
+        let result = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(Vec::new()))
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) => {
+                tracing::debug!(code = e.err().code(), "SQS connection warmed up")
+            }
+            Ok(_) => tracing::debug!("SQS connection warmed up"),
+            Err(e) => {
+                tracing::warn!(error = %describe(&e), "SQS warm-up failed; first request will connect")
+            }
+        }
+    }
+}
+
+impl OrderQueue for SqsOrderQueue {
+    async fn enqueue(&self, order: &QueuedOrder) -> Result<(), QueueError> {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(order.order_id.to_string())
+            .build()
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(order.to_message_body())
+            .message_attributes(ORDER_ID_ATTRIBUTE, attribute)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+}
+
+fn classify<E, R>(err: &SdkError<E, R>) -> QueueError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = describe(err);
+    match err.code() {
+        Some(code) if THROTTLE_CODES.contains(&code) => QueueError::Throttled(text),
+        _ => QueueError::Unavailable(text),
+    }
+}
+
+impl SqsOrderQueue {
+    /// A queue adapter with a client built from a shared SDK configuration.
+    pub fn from_sdk_config(config: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(Client::new(config), queue_url)
+    }
+}

@@ -1,0 +1,211 @@
+//! Configuration from the environment, with the defaults documented in the README.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Environment variable naming the queue ingest sends to.
+pub const ENV_QUEUE_URL: &str = "QUEUE_URL";
+/// Environment variable naming the table the worker writes to.
+pub const ENV_TABLE_NAME: &str = "TABLE_NAME";
+/// Environment variable with the worker's simulated processing delay (`0`, `250`, `2000-5000`).
+pub const ENV_PROCESSING_DELAY_MS: &str = "PROCESSING_DELAY_MS";
+/// Environment variable with the worker's safety margin before the invocation deadline.
+pub const ENV_DEADLINE_MARGIN_MS: &str = "DEADLINE_MARGIN_MS";
+/// Environment variable with the `Retry-After` seconds ingest sends with a 503.
+pub const ENV_RETRY_AFTER_SECONDS: &str = "RETRY_AFTER_SECONDS";
+
+/// Default safety margin: a record that cannot finish this long before the deadline fails.
+pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(1000);
+/// Default `Retry-After` for a 503.
+pub const DEFAULT_RETRY_AFTER_SECONDS: u32 = 2;
+
+/// A configuration problem, reported at init so the function fails fast and visibly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The simulated processing time of one order: a fixed number of milliseconds or a range
+/// from which each record draws uniformly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DelaySpec {
+    /// No delay.
+    #[default]
+    None,
+    /// Always this many milliseconds.
+    Fixed(u64),
+    /// Uniformly between the two bounds, inclusive.
+    Range(u64, u64),
+}
+
+impl DelaySpec {
+    /// Parses `0`, `250` or `2000-5000`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{s:?} is not a whole number of milliseconds"))
+        };
+        match raw.split_once('-') {
+            None => match number(raw)? {
+                0 => Ok(Self::None),
+                ms => Ok(Self::Fixed(ms)),
+            },
+            Some((lo, hi)) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                match lo.cmp(&hi) {
+                    std::cmp::Ordering::Greater => {
+                        Err(format!("range {lo}-{hi} has its lower bound first"))
+                    }
+                    std::cmp::Ordering::Equal if lo == 0 => Ok(Self::None),
+                    std::cmp::Ordering::Equal => Ok(Self::Fixed(lo)),
+                    std::cmp::Ordering::Less => Ok(Self::Range(lo, hi)),
+                }
+            }
+        }
+    }
+
+    /// The longest delay this spec can produce.
+    pub fn max(&self) -> Duration {
+        Duration::from_millis(match *self {
+            Self::None => 0,
+            Self::Fixed(ms) | Self::Range(_, ms) => ms,
+        })
+    }
+
+    /// Draws one delay.
+    pub fn sample(&self) -> Duration {
+        Duration::from_millis(match *self {
+            Self::None => 0,
+            Self::Fixed(ms) => ms,
+            Self::Range(lo, hi) => fastrand::u64(lo..=hi),
+        })
+    }
+}
+
+/// Settings of the ingest function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// Queue URL ([`ENV_QUEUE_URL`]).
+    pub queue_url: String,
+    /// `Retry-After` seconds on a 503 ([`ENV_RETRY_AFTER_SECONDS`]).
+    pub retry_after_seconds: u32,
+}
+
+impl IngestConfig {
+    /// Reads the settings through `get` (the process environment in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            queue_url: required(&get, ENV_QUEUE_URL)?,
+            retry_after_seconds: parsed(
+                &get,
+                ENV_RETRY_AFTER_SECONDS,
+                DEFAULT_RETRY_AFTER_SECONDS,
+            )?,
+        })
+    }
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+/// Settings of the worker function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Table name ([`ENV_TABLE_NAME`]).
+    pub table_name: String,
+    /// Simulated processing delay ([`ENV_PROCESSING_DELAY_MS`]).
+    pub delay: DelaySpec,
+    /// Safety margin before the deadline ([`ENV_DEADLINE_MARGIN_MS`]).
+    pub deadline_margin: Duration,
+}
+
+impl WorkerConfig {
+    /// Reads the settings through `get` (the process environment in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let delay = match get(ENV_PROCESSING_DELAY_MS) {
+            None => DelaySpec::None,
+            Some(v) => DelaySpec::parse(&v).map_err(|reason| ConfigError::Invalid {
+                name: ENV_PROCESSING_DELAY_MS,
+                value: v,
+                reason,
+            })?,
+        };
+        let margin_ms = parsed(
+            &get,
+            ENV_DEADLINE_MARGIN_MS,
+            DEFAULT_DEADLINE_MARGIN.as_millis() as u64,
+        )?;
+        Ok(Self {
+            table_name: required(&get, ENV_TABLE_NAME)?,
+            delay,
+            deadline_margin: Duration::from_millis(margin_ms),
+        })
+    }
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+fn required(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    match get(name) {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+fn parsed<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            value: v,
+            reason: "not a whole number".into(),
+        }),
+    }
+}
+
+/// The shared AWS SDK configuration: default credential chain and region,
+/// `AWS_ENDPOINT_URL` honoured (moto, Dynoxide), standard retries with backoff and jitter
+/// (which the SDK applies to throttling errors), and timeouts that keep a request well
+/// inside a function's own timeout.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await
+}

@@ -1,0 +1,125 @@
+//! The one place where errors become HTTP responses (API Gateway REST proxy shape).
+//!
+//! Every error answer is JSON: `{"error": "<stable code>", "message": "<for humans>"}`, plus
+//! `details` for validation failures. Handlers return [`ApiError`]; nothing else builds an
+//! error response, so codes and statuses cannot drift between routes or between the Lambda
+//! and the local API.
+
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::domain::{FieldError, OrderRejection};
+
+/// Everything an API request can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON.
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The body is JSON but not a valid order.
+    #[error("the order is invalid")]
+    Validation(Vec<FieldError>),
+    /// The body could not be decoded (bad base64 from API Gateway).
+    #[error("request body could not be decoded: {0}")]
+    InvalidBody(String),
+    /// The Content-Type is not JSON.
+    #[error("Content-Type {0:?} is not supported; send application/json")]
+    UnsupportedMediaType(String),
+    /// The body is larger than the limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The queue is unreachable or throttling: nothing was accepted, retry later.
+    #[error("orders cannot be accepted right now; retry after {retry_after_seconds} seconds")]
+    ServiceUnavailable {
+        /// Seconds for the `Retry-After` header.
+        retry_after_seconds: u32,
+    },
+    /// A failure that is our fault; the message never carries internal detail.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidJson(_) | Self::Validation(_) | Self::InvalidBody(_) => 400,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::ServiceUnavailable { .. } => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// The stable, machine-readable code in the body's `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::Validation(_) => "validation_failed",
+            Self::InvalidBody(_) => "invalid_body",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::ServiceUnavailable { .. } => "service_unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if let Self::Validation(details) = self {
+            body["details"] = json!(details);
+        }
+        body
+    }
+
+    /// The full API Gateway response.
+    pub fn into_response(self) -> ApiGatewayProxyResponse {
+        let mut extra = Vec::new();
+        if let Self::ServiceUnavailable {
+            retry_after_seconds,
+        } = self
+        {
+            extra.push((RETRY_AFTER, retry_after_seconds.to_string()));
+        }
+        json_response(self.status(), &self.body(), extra)
+    }
+}
+
+impl From<OrderRejection> for ApiError {
+    fn from(value: OrderRejection) -> Self {
+        match value {
+            OrderRejection::InvalidJson(m) => Self::InvalidJson(m),
+            OrderRejection::Validation(d) => Self::Validation(d),
+        }
+    }
+}
+
+/// A JSON response with `Content-Type: application/json` and any extra headers.
+pub fn json_response(
+    status: u16,
+    body: &impl Serialize,
+    extra_headers: impl IntoIterator<Item = (HeaderName, String)>,
+) -> ApiGatewayProxyResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in extra_headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = i64::from(status);
+    response.headers = headers;
+    response.body = Some(Body::Text(
+        serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+    ));
+    response
+}

@@ -1,0 +1,17 @@
+//! Shared core of the order pipeline.
+//!
+//! - [`domain`]: orders and the rules that make one valid (no I/O).
+//! - [`ports`]: the capabilities handlers need, one small trait each.
+//! - [`adapters`]: those capabilities over SQS and DynamoDB, and in memory for tests.
+//! - [`http`]: the single mapping from errors to API responses.
+//! - [`config`]: settings from the environment and the shared AWS SDK configuration.
+//! - [`telemetry`]: log set-up.
+
+pub mod adapters;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ports;
+pub mod telemetry;
+#[cfg(feature = "template")]
+pub mod template;

@@ -1,0 +1,271 @@
+//! The worker handler: an SQS batch in, a partial batch response out.
+//!
+//! [`Worker::process_record`] handles one message; [`Worker::handle_batch`] runs the records
+//! of a batch concurrently, isolates each one (a malformed body, a panic or a store error
+//! fails that record only) and reports exactly the records that did not finish, before the
+//! invocation's deadline.
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use futures::{FutureExt as _, StreamExt as _};
+use orders::config::DelaySpec;
+use orders::domain::{OrderId, QueuedOrder, StoredOrder};
+use orders::ports::{OrderStore, PutOutcome, StoreError};
+use tokio::time::Instant;
+
+/// Most records of one batch processed at the same time (a batching window can deliver
+/// thousands; simulated delays cost nothing, but table writes are bounded).
+pub const MAX_CONCURRENT_RECORDS: usize = 256;
+
+/// What happened to a record that finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The order was written now.
+    Stored {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// The order was already stored (a redelivery): a successful no-op.
+    Duplicate {
+        /// The order.
+        order_id: OrderId,
+    },
+}
+
+/// Why a record did not finish. The record stays on the queue and is retried; after
+/// maxReceiveCount receives SQS moves it to the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The message has no body.
+    #[error("message has no body")]
+    MissingBody,
+    /// The body is not a valid queued order.
+    #[error("malformed message body: {0}")]
+    MalformedBody(String),
+    /// Not enough time left before the deadline to process and write the order.
+    #[error("not enough time before the deadline: needs {needed_ms} ms, {left_ms} ms left")]
+    NoTimeLeft {
+        /// Time the record would need, including the safety margin.
+        needed_ms: u64,
+        /// Time left before the deadline.
+        left_ms: u64,
+    },
+    /// The record was still running at the deadline minus the safety margin.
+    #[error("deadline reached before the record finished")]
+    DeadlineExceeded,
+    /// The table did not take the write.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The record's processing panicked.
+    #[error("processing panicked: {0}")]
+    Panicked(String),
+}
+
+/// The whole invocation must fail (every record is retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// A record failed but has no message id, so it cannot be reported on its own; an empty
+    /// `itemIdentifier` would fail the batch anyway, so fail it explicitly.
+    #[error("{0} failed record(s) have no messageId; failing the whole batch")]
+    UnidentifiedFailures(usize),
+}
+
+/// Counts of one batch's outcomes, logged once per invocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Records in the batch.
+    pub records: usize,
+    /// Orders written now.
+    pub stored: usize,
+    /// Redeliveries of stored orders.
+    pub duplicates: usize,
+    /// Records left for retry.
+    pub failed: usize,
+}
+
+/// The worker handler over any [`OrderStore`].
+#[derive(Debug)]
+pub struct Worker<S> {
+    store: S,
+    delay: DelaySpec,
+    deadline_margin: Duration,
+}
+
+impl<S: OrderStore> Worker<S> {
+    /// A worker writing to `store`, simulating `delay` per record, and giving up on a record
+    /// `deadline_margin` before the invocation deadline.
+    pub fn new(store: S, delay: DelaySpec, deadline_margin: Duration) -> Self {
+        Self {
+            store,
+            delay,
+            deadline_margin,
+        }
+    }
+
+    /// The store this worker writes to.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Processes one record: parse, simulate work, write with a duplicate check.
+    /// Returns before `deadline` minus the safety margin, or fails.
+    pub async fn process_record(
+        &self,
+        record: &SqsMessage,
+        deadline: Instant,
+    ) -> Result<RecordOutcome, RecordError> {
+        let cutoff = deadline
+            .checked_sub(self.deadline_margin)
+            .unwrap_or_else(Instant::now);
+        match tokio::time::timeout_at(cutoff, self.process_inner(record, cutoff)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(RecordError::DeadlineExceeded),
+        }
+    }
+
+    async fn process_inner(
+        &self,
+        record: &SqsMessage,
+        cutoff: Instant,
+    ) -> Result<RecordOutcome, RecordError> {
+        let started = Instant::now();
+        let message_id = record.message_id.as_deref().unwrap_or("-");
+        let body = record.body.as_deref().ok_or(RecordError::MissingBody)?;
+        let order = QueuedOrder::from_message_body(body)
+            .map_err(|e| RecordError::MalformedBody(e.to_string()))?;
+        let order_id = order.order_id;
+        let attempts = receive_count(record);
+        tracing::info!(%order_id, message_id, attempts, "order received");
+
+        let delay = self.delay.sample();
+        let left = cutoff.saturating_duration_since(started);
+        if delay >= left {
+            return Err(RecordError::NoTimeLeft {
+                needed_ms: (delay + self.deadline_margin).as_millis() as u64,
+                left_ms: (left + self.deadline_margin).as_millis() as u64,
+            });
+        }
+        tokio::time::sleep(delay).await;
+
+        let processing_ms = started.elapsed().as_millis() as u64;
+        let stored = StoredOrder::processed(order, Utc::now(), processing_ms, attempts);
+        match self.store.put_new(&stored).await? {
+            PutOutcome::Created => Ok(RecordOutcome::Stored { order_id }),
+            PutOutcome::AlreadyExists => Ok(RecordOutcome::Duplicate { order_id }),
+        }
+    }
+
+    /// Processes a batch concurrently and lists exactly the records that did not finish.
+    pub async fn handle_batch(
+        &self,
+        event: &SqsEvent,
+        deadline: Instant,
+    ) -> Result<SqsBatchResponse, BatchError> {
+        let (response, summary) = self.handle_batch_with_summary(event, deadline).await?;
+        tracing::info!(
+            records = summary.records,
+            stored = summary.stored,
+            duplicates = summary.duplicates,
+            failed = summary.failed,
+            "batch done"
+        );
+        Ok(response)
+    }
+
+    /// [`Worker::handle_batch`], also returning the counts.
+    pub async fn handle_batch_with_summary(
+        &self,
+        event: &SqsEvent,
+        deadline: Instant,
+    ) -> Result<(SqsBatchResponse, BatchSummary), BatchError> {
+        let results: Vec<(&SqsMessage, Result<RecordOutcome, RecordError>, Duration)> =
+            futures::stream::iter(event.records.iter())
+                .map(|record| async move {
+                    let started = Instant::now();
+                    let result = AssertUnwindSafe(self.process_record(record, deadline))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| Err(RecordError::Panicked(panic_text(&panic))));
+                    (record, result, started.elapsed())
+                })
+                .buffer_unordered(MAX_CONCURRENT_RECORDS)
+                .collect()
+                .await;
+
+        let mut summary = BatchSummary {
+            records: results.len(),
+            ..BatchSummary::default()
+        };
+        let mut failed_ids = Vec::new();
+        let mut unidentified = 0;
+        for (record, result, elapsed) in results {
+            let message_id = record.message_id.as_deref().filter(|id| !id.is_empty());
+            let log_id = message_id.unwrap_or("-");
+            let ms = elapsed.as_millis() as u64;
+            match result {
+                Ok(RecordOutcome::Stored { order_id }) => {
+                    summary.stored += 1;
+                    tracing::info!(%order_id, message_id = log_id, processing_ms = ms, "order stored");
+                }
+                Ok(RecordOutcome::Duplicate { order_id }) => {
+                    summary.duplicates += 1;
+                    tracing::info!(%order_id, message_id = log_id, processing_ms = ms, "duplicate delivery: order already stored, nothing written");
+                }
+                Err(error) => {
+                    summary.failed += 1;
+                    let order_id = order_id_hint(record);
+                    tracing::warn!(order_id = order_id.as_deref().unwrap_or("-"), message_id = log_id, processing_ms = ms, error = %error, "record failed; left on the queue for retry");
+                    match message_id {
+                        Some(id) => failed_ids.push(id.to_owned()),
+                        None => unidentified += 1,
+                    }
+                }
+            }
+        }
+        if unidentified > 0 {
+            return Err(BatchError::UnidentifiedFailures(unidentified));
+        }
+        let mut response = SqsBatchResponse::default();
+        response.set_failures(failed_ids);
+        Ok((response, summary))
+    }
+}
+
+/// The invocation deadline as a monotonic instant.
+pub fn deadline_from(deadline: SystemTime) -> Instant {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + left
+}
+
+/// ApproximateReceiveCount, or 1 when absent.
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The order id from the `order_id` message attribute, for logging a record whose body
+/// could not be parsed.
+fn order_id_hint(record: &SqsMessage) -> Option<String> {
+    record
+        .message_attributes
+        .get("order_id")
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|v| v.parse::<OrderId>().ok())
+        .map(|id| id.to_string())
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}

@@ -1,0 +1,21 @@
+//! Worker Lambda: wiring only. The handler lives in the library.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use orders::adapters::dynamodb::DynamoOrderStore;
+use orders::config::{sdk_config, WorkerConfig};
+use worker::{deadline_from, Worker};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    orders::telemetry::init();
+    let config = WorkerConfig::from_env()?;
+    let store = DynamoOrderStore::from_sdk_config(&sdk_config().await, config.table_name);
+    store.warm_up().await;
+    let worker = &Worker::new(store, config.delay, config.deadline_margin);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = deadline_from(event.context.deadline());
+        Ok::<_, Error>(worker.handle_batch(&event.payload, deadline).await?)
+    }))
+    .await
+}
