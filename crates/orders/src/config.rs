@@ -19,6 +19,10 @@ pub const ENV_RETRY_AFTER_SECONDS: &str = "RETRY_AFTER_SECONDS";
 
 /// Default safety margin: a record that cannot finish this long before the deadline fails.
 pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(1000);
+/// Longest one AWS call may take, retries included. The worker's timeout must leave room
+/// for it after the largest simulated delay (checked against `template.yaml` by the tests).
+pub const SDK_OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// Default `Retry-After` for a 503.
 pub const DEFAULT_RETRY_AFTER_SECONDS: u32 = 2;
 
@@ -203,7 +207,7 @@ pub async fn sdk_config() -> SdkConfig {
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
                 .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
+                .operation_timeout(SDK_OPERATION_TIMEOUT)
                 .build(),
         )
         .load()
