@@ -1,0 +1,358 @@
+//! The SQS and DynamoDB adapters against a real AWS API (moto server on loopback, started
+//! by this test process): send, receive, visibility timeout, redrive to the DLQ after
+//! maxReceiveCount, conditional put of a duplicate, and the error paths.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use chrono::Utc;
+use orders::adapters::dynamodb::DynamoOrderStore;
+use orders::adapters::sqs::{SqsOrderQueue, ORDER_ID_ATTRIBUTE};
+use orders::domain::{NewOrder, OrderId, QueuedOrder, StoredOrder};
+use orders::ports::{OrderQueue, OrderStore, PutOutcome, QueueError, StoreError};
+use test_support::MotoServer;
+
+fn order() -> QueuedOrder {
+    NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"SKU-1","qty":2},{"sku":"SKU-2","qty":1}]}"#)
+        .unwrap()
+        .accept(OrderId::new_v7(), Utc::now())
+}
+
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attrs: &[(QueueAttributeName, String)],
+) -> (String, String) {
+    let mut req = sqs.create_queue().queue_name(name);
+    for (k, v) in attrs {
+        req = req.attributes(k.clone(), v);
+    }
+    let url = req.send().await.unwrap().queue_url.unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("order_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("order_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let n = |k: &QueueAttributeName| attrs[k].parse::<u64>().unwrap();
+    (
+        n(&QueueAttributeName::ApproximateNumberOfMessages),
+        n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+#[tokio::test]
+async fn sqs_adapter_sends_the_order_with_its_id_attribute() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (url, _) = create_queue(&sqs, "orders", &[]).await;
+    let queue = SqsOrderQueue::from_sdk_config(&config, &url);
+
+    queue.warm_up().await;
+    assert_eq!(
+        queue_depth(&sqs, &url).await,
+        (0, 0),
+        "warm-up must not enqueue anything"
+    );
+
+    let sent = order();
+    queue.enqueue(&sent).await.unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .message_attribute_names("All")
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    assert_eq!(received.len(), 1);
+    let message = &received[0];
+    assert_eq!(
+        QueuedOrder::from_message_body(message.body().unwrap()).unwrap(),
+        sent
+    );
+    let attribute = &message.message_attributes.as_ref().unwrap()[ORDER_ID_ATTRIBUTE];
+    assert_eq!(attribute.data_type(), "String");
+    assert_eq!(
+        attribute.string_value(),
+        Some(sent.order_id.to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn visibility_timeout_hides_a_received_message_then_redelivers_it() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (url, _) = create_queue(
+        &sqs,
+        "orders",
+        &[(QueueAttributeName::VisibilityTimeout, "1".into())],
+    )
+    .await;
+    SqsOrderQueue::from_sdk_config(&config, &url)
+        .enqueue(&order())
+        .await
+        .unwrap();
+
+    let receive = || {
+        sqs.receive_message()
+            .queue_url(&url)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+    };
+    let first = receive().send().await.unwrap().messages.unwrap_or_default();
+    assert_eq!(first.len(), 1);
+    let hidden = receive()
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert!(hidden.is_empty(), "an in-flight message must be invisible");
+    assert_eq!(queue_depth(&sqs, &url).await, (0, 1));
+
+    // Long-poll until the visibility timeout lets it reappear.
+    let again = receive()
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message_id, first[0].message_id);
+    let count = &again[0].attributes.as_ref().unwrap()
+        [&MessageSystemAttributeName::ApproximateReceiveCount];
+    assert_eq!(count, "2");
+}
+
+#[tokio::test]
+async fn a_message_goes_to_the_dlq_after_max_receive_count() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (dlq_url, dlq_arn) = create_queue(&sqs, "orders-dlq", &[]).await;
+    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#);
+    let (url, _) = create_queue(
+        &sqs,
+        "orders",
+        &[(QueueAttributeName::RedrivePolicy, policy)],
+    )
+    .await;
+    let sent = order();
+    SqsOrderQueue::from_sdk_config(&config, &url)
+        .enqueue(&sent)
+        .await
+        .unwrap();
+
+    // Three receives without a delete (visibility 0 makes it visible again at once).
+    for attempt in 1..=3 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&url)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        assert_eq!(got.len(), 1, "receive {attempt}");
+    }
+    let fourth = sqs
+        .receive_message()
+        .queue_url(&url)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert!(
+        fourth.is_empty(),
+        "after maxReceiveCount receives the message leaves the queue"
+    );
+
+    let dead = sqs
+        .receive_message()
+        .queue_url(&dlq_url)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        QueuedOrder::from_message_body(dead[0].body().unwrap())
+            .unwrap()
+            .order_id,
+        sent.order_id
+    );
+    assert_eq!(
+        dead[0].message_attributes.as_ref().unwrap()[ORDER_ID_ATTRIBUTE].string_value(),
+        Some(sent.order_id.to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn sending_to_a_missing_queue_is_unavailable() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let queue = SqsOrderQueue::from_sdk_config(
+        &config,
+        format!("{}/123456789012/no-such-queue", moto.endpoint()),
+    );
+    let err = queue.enqueue(&order()).await.unwrap_err();
+    assert!(matches!(err, QueueError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("NonExistentQueue")
+            || err.to_string().contains("QueueDoesNotExist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_queue_is_unavailable() {
+    // A port nothing listens on: bind one, then close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "t", "t", None, None, "t",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let queue = SqsOrderQueue::from_sdk_config(&config, format!("http://127.0.0.1:{port}/1/q"));
+    assert!(matches!(
+        queue.enqueue(&order()).await,
+        Err(QueueError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn dynamodb_adapter_writes_once_and_reports_duplicates() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    create_table(&ddb, "orders").await;
+    let store = DynamoOrderStore::from_sdk_config(&config, "orders");
+
+    store.warm_up().await;
+    assert_eq!(
+        ddb.scan().table_name("orders").send().await.unwrap().count,
+        0,
+        "warm-up must not write"
+    );
+
+    let stored = StoredOrder::processed(order(), Utc::now(), 42, 1);
+    assert_eq!(store.put_new(&stored).await.unwrap(), PutOutcome::Created);
+
+    let mut redelivered = stored.clone();
+    redelivered.attempts = 2;
+    redelivered.processing_ms = 7;
+    assert_eq!(
+        store.put_new(&redelivered).await.unwrap(),
+        PutOutcome::AlreadyExists
+    );
+
+    let item = ddb
+        .get_item()
+        .table_name("orders")
+        .key(
+            "order_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(stored.order_id.to_string()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let back: StoredOrder = serde_dynamo::from_item(item.clone()).unwrap();
+    assert_eq!(
+        back, stored,
+        "the first write wins; the duplicate changed nothing"
+    );
+    let keys: HashMap<&str, &str> = item.keys().map(|k| (k.as_str(), k.as_str())).collect();
+    for field in [
+        "order_id",
+        "email",
+        "items",
+        "status",
+        "received_at",
+        "processed_at",
+        "processing_ms",
+        "attempts",
+    ] {
+        assert!(keys.contains_key(field), "stored item lacks {field}");
+    }
+    assert_eq!(
+        ddb.scan().table_name("orders").send().await.unwrap().count,
+        1
+    );
+}
+
+#[tokio::test]
+async fn writing_to_a_missing_table_is_unavailable() {
+    let moto = MotoServer::start();
+    let store = DynamoOrderStore::from_sdk_config(&moto.sdk_config().await, "no-such-table");
+    let err = store
+        .put_new(&StoredOrder::processed(order(), Utc::now(), 1, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+}
