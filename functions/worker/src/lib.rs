@@ -181,6 +181,13 @@ impl<S: OrderStore> Worker<S> {
         event: &SqsEvent,
         deadline: Instant,
     ) -> Result<(SqsBatchResponse, BatchSummary), BatchError> {
+        tracing::info!(
+            records = event.records.len(),
+            time_left_ms = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
+            "batch received"
+        );
         let results: Vec<(&SqsMessage, Result<RecordOutcome, RecordError>, Duration)> =
             futures::stream::iter(event.records.iter())
                 .map(|record| async move {
@@ -234,11 +241,22 @@ impl<S: OrderStore> Worker<S> {
     }
 }
 
-/// The invocation deadline as a monotonic instant.
-pub fn deadline_from(deadline: SystemTime) -> Instant {
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+/// Deadlines below this (2001-09-09 in epoch milliseconds) cannot be absolute.
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
+/// The invocation deadline (`Lambda-Runtime-Deadline-Ms`) as a monotonic instant.
+///
+/// Lambda sends epoch milliseconds. The cargo-lambda emulator sends the function timeout
+/// as a relative number of milliseconds instead (600000 by default); a value too small to
+/// be an epoch time is read that way, so local runs get a real deadline rather than none.
+pub fn deadline_from_ms(deadline_ms: u64) -> Instant {
+    let left = if deadline_ms < EPOCH_MS_FLOOR {
+        Duration::from_millis(deadline_ms)
+    } else {
+        (SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms))
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    };
     Instant::now() + left
 }
 

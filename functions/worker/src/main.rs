@@ -4,7 +4,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use orders::adapters::dynamodb::DynamoOrderStore;
 use orders::config::{sdk_config, WorkerConfig};
-use worker::{deadline_from, Worker};
+use worker::{deadline_from_ms, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     store.warm_up().await;
     let worker = &Worker::new(store, config.delay, config.deadline_margin);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = deadline_from(event.context.deadline());
+        let deadline = deadline_from_ms(event.context.deadline);
         Ok::<_, Error>(worker.handle_batch(&event.payload, deadline).await?)
     }))
     .await

@@ -295,3 +295,21 @@ async fn an_empty_batch_is_a_success() {
         .unwrap();
     assert!(response.batch_item_failures.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_are_read_as_epoch_ms_or_as_the_emulators_relative_ms() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let absolute = worker::deadline_from_ms(now_ms + 30_000) - Instant::now();
+    assert!(
+        absolute > Duration::from_secs(29) && absolute <= Duration::from_secs(30),
+        "{absolute:?}"
+    );
+    let relative = worker::deadline_from_ms(600_000) - Instant::now();
+    assert_eq!(relative, Duration::from_secs(600));
+    let past = worker::deadline_from_ms(now_ms - 5_000) - Instant::now();
+    assert_eq!(past, Duration::ZERO);
+}
