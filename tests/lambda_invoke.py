@@ -155,10 +155,16 @@ def main():
             PROCESSING_DELAY_MS="0",
             RUST_LOG="info",
         )
+        log_dir = ROOT / ".test-work"
+        log_dir.mkdir(exist_ok=True)
+        watch_log = open(log_dir / "lambda-watch.log", "w")
+        print(f"function logs: {watch_log.name}")
         watch = subprocess.Popen(
             ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(port)],
             cwd=ROOT,
             env=env,
+            stdout=watch_log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         wait_for_port(port, watch)

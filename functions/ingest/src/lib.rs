@@ -4,6 +4,10 @@
 //! UUIDv7 `order_id`, and answers 202 only once the queue holds it. Any failure is an
 //! [`ApiError`], turned into a response in one place ([`orders::http`]).
 
+// Panic isolation needs unwinding: refuse to build a binary where it would silently not work.
+#[cfg(panic = "abort")]
+compile_error!("ingest turns a panic into a 500 with catch_unwind: build with panic = \"unwind\" (see [profile.release])");
+
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -5,11 +5,16 @@
 //! fails that record only) and reports exactly the records that did not finish, before the
 //! invocation's deadline.
 
+// Panic isolation needs unwinding: refuse to build a binary where it would silently not work.
+#[cfg(panic = "abort")]
+compile_error!("the worker isolates a panicking record with catch_unwind: build with panic = \"unwind\" (see [profile.release])");
+
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
 use orders::config::DelaySpec;
 use orders::domain::{OrderId, QueuedOrder, StoredOrder};
@@ -158,6 +163,20 @@ impl<S: OrderStore> Worker<S> {
         }
     }
 
+    /// One record with its panic caught and its duration measured.
+    async fn isolated_record<'r>(
+        &self,
+        record: &'r SqsMessage,
+        deadline: Instant,
+    ) -> (&'r SqsMessage, Result<RecordOutcome, RecordError>, Duration) {
+        let started = Instant::now();
+        let result = AssertUnwindSafe(self.process_record(record, deadline))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(RecordError::Panicked(panic_text(&panic))));
+        (record, result, started.elapsed())
+    }
+
     /// Processes a batch concurrently and lists exactly the records that did not finish.
     pub async fn handle_batch(
         &self,
@@ -188,19 +207,23 @@ impl<S: OrderStore> Worker<S> {
                 .as_millis() as u64,
             "batch received"
         );
-        let results: Vec<(&SqsMessage, Result<RecordOutcome, RecordError>, Duration)> =
-            futures::stream::iter(event.records.iter())
-                .map(|record| async move {
-                    let started = Instant::now();
-                    let result = AssertUnwindSafe(self.process_record(record, deadline))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|panic| Err(RecordError::Panicked(panic_text(&panic))));
-                    (record, result, started.elapsed())
-                })
-                .buffer_unordered(MAX_CONCURRENT_RECORDS)
-                .collect()
-                .await;
+        // At most MAX_CONCURRENT_RECORDS records in flight; a named method (not a closure)
+        // keeps the future Send for callers that spawn the batch.
+        let mut pending = event.records.iter();
+        let mut running = FuturesUnordered::new();
+        let mut results = Vec::with_capacity(event.records.len());
+        loop {
+            while running.len() < MAX_CONCURRENT_RECORDS {
+                match pending.next() {
+                    Some(record) => running.push(self.isolated_record(record, deadline)),
+                    None => break,
+                }
+            }
+            match running.next().await {
+                Some(result) => results.push(result),
+                None => break,
+            }
+        }
 
         let mut summary = BatchSummary {
             records: results.len(),

@@ -1,0 +1,85 @@
+//! What the worker logs per record: order_id and message_id on every line, outcomes and
+//! processing time, and never the customer's e-mail address.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use orders::adapters::memory::InMemoryStore;
+use orders::config::DelaySpec;
+use orders::domain::{NewOrder, OrderId};
+use tokio::time::Instant;
+use worker::Worker;
+
+fn record(id: &str, body: String) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body);
+    m.attributes = HashMap::from([("ApproximateReceiveCount".into(), "1".into())]);
+    m
+}
+
+#[tokio::test]
+async fn per_record_logs_carry_ids_and_never_the_email() {
+    let order =
+        NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"S","qty":1}]}"#)
+            .unwrap()
+            .accept(OrderId::new_v7(), chrono::Utc::now());
+    let order_id = order.order_id.to_string();
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        record("m-1", order.to_message_body()),
+        record("m-1-again", order.to_message_body()),
+        record("m-bad", r#"{"email":"jane.doe@example.com"}"#.into()),
+    ];
+    let worker = Worker::new(
+        InMemoryStore::new(),
+        DelaySpec::None,
+        Duration::from_secs(1),
+    );
+
+    let (logs, _guard) = test_support::capture_logs();
+    worker
+        .handle_batch(&event, Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let text = logs.text();
+    assert!(
+        !text.contains("jane.doe"),
+        "an e-mail address reached the logs:\n{text}"
+    );
+    let lines = logs.lines();
+    let with = |message: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == message)
+            .collect()
+    };
+    let received = with("order received");
+    assert_eq!(received.len(), 2, "{text}");
+    for line in received {
+        assert_eq!(line["fields"]["order_id"], order_id.as_str());
+        assert!(line["fields"]["message_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("m-1"));
+    }
+    let stored = with("order stored");
+    assert_eq!(stored.len(), 1, "{text}");
+    assert!(stored[0]["fields"]["processing_ms"].is_u64());
+    assert_eq!(
+        with("duplicate delivery: order already stored, nothing written").len(),
+        1,
+        "{text}"
+    );
+    let failed = with("record failed; left on the queue for retry");
+    assert_eq!(failed.len(), 1, "{text}");
+    assert_eq!(failed[0]["fields"]["message_id"], "m-bad");
+    assert!(failed[0]["fields"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("malformed"));
+    let summary = with("batch done");
+    assert_eq!(summary[0]["fields"]["failed"], 1);
+}
