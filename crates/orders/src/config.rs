@@ -171,6 +171,34 @@ impl WorkerConfig {
     }
 }
 
+/// Settings of the status function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusConfig {
+    /// Table name ([`ENV_TABLE_NAME`]).
+    pub table_name: String,
+    /// `Retry-After` seconds on a 503 ([`ENV_RETRY_AFTER_SECONDS`]).
+    pub retry_after_seconds: u32,
+}
+
+impl StatusConfig {
+    /// Reads the settings through `get` (the process environment in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(&get, ENV_TABLE_NAME)?,
+            retry_after_seconds: parsed(
+                &get,
+                ENV_RETRY_AFTER_SECONDS,
+                DEFAULT_RETRY_AFTER_SECONDS,
+            )?,
+        })
+    }
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
 fn required(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,

@@ -7,7 +7,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use aws_lambda_events::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::json;
@@ -41,6 +41,31 @@ pub enum ApiError {
         /// Seconds for the `Retry-After` header.
         retry_after_seconds: u32,
     },
+    /// The path's order id is not a UUID.
+    #[error("order id must be a UUID")]
+    InvalidOrderId,
+    /// No order with this id is stored (yet).
+    #[error(
+        "no order with this id is stored (yet); orders appear once the worker has processed them"
+    )]
+    OrderNotFound,
+    /// No such route.
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    /// The route exists but not with this method.
+    #[error("method {method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The methods the route accepts, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// The table is unreachable or throttling reads.
+    #[error("orders cannot be read right now; retry after {retry_after_seconds} seconds")]
+    StoreUnavailable {
+        /// Seconds for the `Retry-After` header.
+        retry_after_seconds: u32,
+    },
     /// A failure that is our fault; the message never carries internal detail.
     #[error("internal error")]
     Internal,
@@ -50,7 +75,13 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::Validation(_) | Self::InvalidBody(_) => 400,
+            Self::InvalidJson(_)
+            | Self::Validation(_)
+            | Self::InvalidBody(_)
+            | Self::InvalidOrderId => 400,
+            Self::OrderNotFound | Self::RouteNotFound(_) => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::StoreUnavailable { .. } => 503,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::ServiceUnavailable { .. } => 503,
@@ -66,7 +97,12 @@ impl ApiError {
             Self::InvalidBody(_) => "invalid_body",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::ServiceUnavailable { .. } => "service_unavailable",
+            Self::ServiceUnavailable { .. } | Self::StoreUnavailable { .. } => {
+                "service_unavailable"
+            }
+            Self::InvalidOrderId => "invalid_order_id",
+            Self::OrderNotFound | Self::RouteNotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Internal => "internal_error",
         }
     }
@@ -83,11 +119,15 @@ impl ApiError {
     /// The full API Gateway response.
     pub fn into_response(self) -> ApiGatewayProxyResponse {
         let mut extra = Vec::new();
-        if let Self::ServiceUnavailable {
-            retry_after_seconds,
-        } = self
-        {
-            extra.push((RETRY_AFTER, retry_after_seconds.to_string()));
+        match &self {
+            Self::ServiceUnavailable {
+                retry_after_seconds,
+            }
+            | Self::StoreUnavailable {
+                retry_after_seconds,
+            } => extra.push((RETRY_AFTER, retry_after_seconds.to_string())),
+            Self::MethodNotAllowed { allow, .. } => extra.push((ALLOW, (*allow).to_owned())),
+            _ => {}
         }
         json_response(self.status(), &self.body(), extra)
     }

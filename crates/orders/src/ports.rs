@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use crate::domain::{QueuedOrder, StoredOrder};
+use crate::domain::{OrderId, QueuedOrder, StoredOrder};
 
 /// Why the queue did not take a message. Either way the order was not accepted and the
 /// client should retry later.
@@ -55,6 +55,24 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
 }
 
+/// Reads stored orders by id (`dynamodb:GetItem`).
+pub trait OrderReader: Send + Sync {
+    /// The stored order, or `None` while it is not stored (yet).
+    fn get(
+        &self,
+        order_id: &OrderId,
+    ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send;
+}
+
+impl<T: OrderReader> OrderReader for &T {
+    fn get(
+        &self,
+        order_id: &OrderId,
+    ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send {
+        (**self).get(order_id)
+    }
+}
+
 impl<T: OrderQueue> OrderQueue for &T {
     fn enqueue(&self, order: &QueuedOrder) -> impl Future<Output = Result<(), QueueError>> + Send {
         (**self).enqueue(order)
@@ -67,5 +85,29 @@ impl<T: OrderStore> OrderStore for &T {
         order: &StoredOrder,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send {
         (**self).put_new(order)
+    }
+}
+
+impl<T: OrderQueue> OrderQueue for std::sync::Arc<T> {
+    fn enqueue(&self, order: &QueuedOrder) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).enqueue(order)
+    }
+}
+
+impl<T: OrderStore> OrderStore for std::sync::Arc<T> {
+    fn put_new(
+        &self,
+        order: &StoredOrder,
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send {
+        (**self).put_new(order)
+    }
+}
+
+impl<T: OrderReader> OrderReader for std::sync::Arc<T> {
+    fn get(
+        &self,
+        order_id: &OrderId,
+    ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send {
+        (**self).get(order_id)
     }
 }

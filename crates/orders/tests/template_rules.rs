@@ -194,6 +194,7 @@ fn each_function_gets_only_its_one_action_on_its_own_resource() {
     for (function, action, resource) in [
         ("IngestFunction", "sqs:SendMessage", "OrdersQueue.Arn"),
         ("WorkerFunction", "dynamodb:PutItem", "OrdersTable.Arn"),
+        ("StatusFunction", "dynamodb:GetItem", "OrdersTable.Arn"),
     ] {
         let statements = statements(&template, function);
         assert_eq!(statements.len(), 1, "{function}: {statements:?}");
@@ -368,6 +369,10 @@ fn the_api_validates_and_throttles() {
         props["items"]["items"]["properties"]["qty"]["maximum"].as_u64(),
         Some(MAX_QTY as u64)
     );
+
+    let get = &template.properties("StatusFunction").unwrap()["Events"]["GetOrder"]["Properties"];
+    assert_eq!(get["Path"], "/orders/{order_id}");
+    assert_eq!(get["Method"], "get");
 
     let event = &template.properties("IngestFunction").unwrap()["Events"]["PostOrder"];
     assert_eq!(event["Type"], "Api");

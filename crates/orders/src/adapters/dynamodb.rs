@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::describe;
-use crate::domain::StoredOrder;
-use crate::ports::{OrderStore, PutOutcome, StoreError};
+use crate::domain::{OrderId, StoredOrder};
+use crate::ports::{OrderReader, OrderStore, PutOutcome, StoreError};
 
 /// The table's partition key.
 pub const PARTITION_KEY: &str = "order_id";
@@ -64,6 +64,23 @@ impl DynamoOrderStore {
     }
 }
 
+impl DynamoOrderStore {
+    /// Opens the connection during init for a reader: a `GetItem` of an id no order can
+    /// have (needs only `dynamodb:GetItem`, reads nothing). Never fails; problems are logged.
+    pub async fn warm_up_reads(&self) {
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S("warm-up".into()))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %describe(&e), "DynamoDB warm-up failed; first read will connect");
+        }
+    }
+}
+
 impl OrderStore for DynamoOrderStore {
     async fn put_new(&self, order: &StoredOrder) -> Result<PutOutcome, StoreError> {
         let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(order)
@@ -82,16 +99,39 @@ impl OrderStore for DynamoOrderStore {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(PutOutcome::AlreadyExists)
             }
-            Err(e) => {
-                let text = describe(&e);
-                match e.code() {
-                    Some(code) if THROTTLE_CODES.contains(&code) => {
-                        Err(StoreError::Throttled(text))
-                    }
-                    _ => Err(StoreError::Unavailable(text)),
-                }
-            }
+            Err(e) => Err(classify(&e)),
         }
+    }
+}
+
+impl OrderReader for DynamoOrderStore {
+    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(order_id.to_string()))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        match output.item {
+            None => Ok(None),
+            Some(item) => serde_dynamo::from_item(item)
+                .map(Some)
+                .map_err(|e| StoreError::Unavailable(format!("stored item is not an order: {e}"))),
+        }
+    }
+}
+
+fn classify<E, R>(err: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = describe(err);
+    match err.code() {
+        Some(code) if THROTTLE_CODES.contains(&code) => StoreError::Throttled(text),
+        _ => StoreError::Unavailable(text),
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::domain::{OrderId, QueuedOrder, StoredOrder};
-use crate::ports::{OrderQueue, OrderStore, PutOutcome, QueueError, StoreError};
+use crate::ports::{OrderQueue, OrderReader, OrderStore, PutOutcome, QueueError, StoreError};
 
 /// A failure an in-memory adapter can be told to produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +113,18 @@ impl OrderStore for InMemoryStore {
                 orders.insert(order.order_id, order.clone());
                 Ok(PutOutcome::Created)
             }
+        }
+    }
+}
+
+impl OrderReader for InMemoryStore {
+    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, StoreError> {
+        let fault = self.faults.lock().unwrap().get(order_id).cloned();
+        match fault {
+            Some(Fault::Throttle) => Err(StoreError::Throttled("injected throttle".into())),
+            Some(Fault::Unavailable) => Err(StoreError::Unavailable("injected outage".into())),
+            Some(Fault::Panic) => panic!("injected panic in InMemoryStore::get"),
+            None => Ok(self.orders.lock().unwrap().get(order_id).cloned()),
         }
     }
 }
