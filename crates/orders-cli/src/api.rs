@@ -1,0 +1,223 @@
+//! The local API: the deployed API's routes, each HTTP request turned into the same API
+//! Gateway REST proxy event and handed to the same handler as in Lambda.
+//!
+//! Like API Gateway, it applies the request model before the function runs: a body that
+//! is not a JSON object with the model's required fields is answered 400
+//! `validation_failed` (the template's `BAD_REQUEST_BODY` gateway response).
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayProxyResponse,
+};
+use aws_lambda_events::encodings::Body as EventBody;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::Engine as _;
+use ingest::Ingest;
+use orders::http::{json_response, ApiError};
+use orders::ports::{OrderQueue, OrderReader};
+use serde_json::json;
+use status::Status;
+
+/// API Gateway's own payload limit (10 MB); the ingest function enforces its smaller one.
+pub const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// What the local API serves from.
+pub struct Gateway<Q, R> {
+    /// The ingest handler (`POST /order`).
+    pub ingest: Arc<Ingest<Q>>,
+    /// The status handler (`GET /orders/{order_id}`).
+    pub status: Arc<Status<R>>,
+    /// The request model's required fields.
+    pub required_fields: Vec<String>,
+    /// `GET /_local/stats`.
+    pub stats:
+        Arc<dyn Fn() -> futures::future::BoxFuture<'static, serde_json::Value> + Send + Sync>,
+}
+
+/// The axum router serving every route through [`handle`].
+pub fn router<Q, R>(gateway: Arc<Gateway<Q, R>>) -> Router
+where
+    Q: OrderQueue + 'static,
+    R: OrderReader + 'static,
+{
+    Router::new().fallback(handle::<Q, R>).with_state(gateway)
+}
+
+enum Route {
+    PostOrder,
+    GetOrder(String),
+    Stats,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let not_allowed = |allow: &'static str| ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allow,
+    };
+    if path == "/order" {
+        return if method == Method::POST {
+            Ok(Route::PostOrder)
+        } else {
+            Err(not_allowed("POST"))
+        };
+    }
+    if let Some(id) = path.strip_prefix("/orders/") {
+        if !id.is_empty() && !id.contains('/') {
+            return if method == Method::GET {
+                Ok(Route::GetOrder(id.to_owned()))
+            } else {
+                Err(not_allowed("GET"))
+            };
+        }
+    }
+    if path == "/_local/stats" && method == Method::GET {
+        return Ok(Route::Stats);
+    }
+    Err(ApiError::RouteNotFound(format!("{method} {path}")))
+}
+
+/// Handles any request: routes it, builds the proxy event, calls the handler.
+pub async fn handle<Q, R>(State(gateway): State<Arc<Gateway<Q, R>>>, request: Request) -> Response
+where
+    Q: OrderQueue + 'static,
+    R: OrderReader + 'static,
+{
+    let (parts, body) = request.into_parts();
+    let route = match route(&parts.method, parts.uri.path()) {
+        Ok(r) => r,
+        Err(e) => return to_http(e.into_response()),
+    };
+    if let Route::Stats = route {
+        return to_http(json_response(200, &(gateway.stats)().await, []));
+    }
+    let bytes = match to_bytes(body, GATEWAY_MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return to_http(
+                ApiError::PayloadTooLarge {
+                    limit: GATEWAY_MAX_BODY,
+                }
+                .into_response(),
+            )
+        }
+    };
+    let mut event = ApiGatewayProxyRequest::default();
+    event.http_method = parts.method.clone();
+    event.path = Some(parts.uri.path().to_owned());
+    event.headers = parts.headers.clone();
+    event.multi_value_headers = parts.headers.clone();
+    match std::str::from_utf8(&bytes) {
+        _ if bytes.is_empty() => {}
+        Ok(text) => event.body = Some(text.to_owned()),
+        Err(_) => {
+            event.body = Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
+            event.is_base64_encoded = true;
+        }
+    }
+    let mut context = ApiGatewayProxyRequestContext::default();
+    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.stage = Some("local".into());
+    context.http_method = parts.method.clone();
+    context.path = event.path.clone();
+
+    let response = match route {
+        Route::PostOrder => {
+            event.resource = Some("/order".into());
+            context.resource_path = event.resource.clone();
+            event.request_context = context;
+            // API Gateway applies the model to JSON bodies (a missing Content-Type counts as
+            // JSON); other media types pass through to the function, which answers 415.
+            let is_json = parts.headers.get("content-type").is_none_or(|v| {
+                v.to_str()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+            if is_json {
+                if let Some(rejection) = model_check(&bytes, &gateway.required_fields) {
+                    return to_http(rejection);
+                }
+            }
+            gateway.ingest.handle(&event).await
+        }
+        Route::GetOrder(id) => {
+            event.resource = Some("/orders/{order_id}".into());
+            context.resource_path = event.resource.clone();
+            event.request_context = context;
+            event.path_parameters.insert("order_id".into(), id);
+            gateway.status.handle(&event).await
+        }
+        Route::Stats => unreachable!("answered above"),
+    };
+    to_http(response)
+}
+
+/// API Gateway's request validation against the model: the body must be a JSON object
+/// holding every required field. The answer mirrors the template's `BAD_REQUEST_BODY`.
+fn model_check(body: &[u8], required: &[String]) -> Option<ApiGatewayProxyResponse> {
+    let missing: Vec<&str> = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => required
+            .iter()
+            .filter(|f| !map.contains_key(f.as_str()))
+            .map(String::as_str)
+            .collect(),
+        _ => {
+            return Some(json_response(
+                400,
+                &json!({"error": "validation_failed", "message": "Invalid request body"}),
+                [],
+            ))
+        }
+    };
+    if missing.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "[object has missing required properties ({})]",
+        missing
+            .iter()
+            .map(|f| format!("\"{f}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    Some(json_response(
+        400,
+        &json!({"error": "validation_failed", "message": message}),
+        [],
+    ))
+}
+
+/// Turns a proxy response into an HTTP response, as API Gateway does.
+pub fn to_http(response: ApiGatewayProxyResponse) -> Response {
+    let status = StatusCode::from_u16(response.status_code as u16)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match response.body {
+        Some(EventBody::Text(text)) if response.is_base64_encoded => Body::from(
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_default(),
+        ),
+        Some(EventBody::Text(text)) => Body::from(text),
+        Some(EventBody::Binary(bytes)) => Body::from(bytes),
+        _ => Body::empty(),
+    };
+    let mut http = (status, body).into_response();
+    for (name, value) in response
+        .multi_value_headers
+        .iter()
+        .chain(response.headers.iter())
+    {
+        http.headers_mut().insert(name.clone(), value.clone());
+    }
+    if !http.headers().contains_key("content-type") {
+        http.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+    }
+    http
+}

@@ -1,0 +1,16 @@
+//! The `orders` command's library: the local pipeline and the operator tools, usable from
+//! tests as well as from the binary.
+//!
+//! - [`pipeline`]: `orders local`, everything wired together.
+//! - [`api`]: HTTP to API Gateway proxy events and back.
+//! - [`queue`]: the embedded SQS-like queue, and SQS itself, behind one interface.
+//! - [`poller`]: Lambda's SQS event source mapping.
+//! - [`table`]: Dynoxide served in-process.
+//! - [`settings`]: defaults from `template.yaml`.
+
+pub mod api;
+pub mod pipeline;
+pub mod poller;
+pub mod queue;
+pub mod settings;
+pub mod table;

@@ -1,0 +1,334 @@
+//! The `orders` command: `orders local` runs the whole pipeline on this machine;
+//! `orders dlq list|redrive` and `orders stats` inspect it, locally or in AWS.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use orders_cli::pipeline::{self, AwsTarget, LocalOptions};
+use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
+use orders_cli::queue::sqs::SqsQueues;
+use orders_cli::queue::DeadLetterOps;
+use orders_cli::settings::LocalSettings;
+
+#[derive(Parser)]
+#[command(name = "orders", version, about = "Run and operate the order pipeline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline locally: API, queue + DLQ, poller, worker, table.
+    Local(LocalArgs),
+    /// Inspect or redrive the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Counters: received, validated, enqueued, queue, in flight, DLQ, stored.
+    Stats(StatsArgs),
+}
+
+#[derive(Args, Clone)]
+struct Target {
+    /// Where `orders local` keeps its data.
+    #[arg(long, default_value = ".orders-local")]
+    state_dir: PathBuf,
+    /// Use real SQS/DynamoDB (default credential chain; AWS_ENDPOINT_URL honoured).
+    #[arg(long)]
+    aws: bool,
+    /// The orders queue URL (stack output QueueUrl), with --aws.
+    #[arg(long, env = "ORDERS_QUEUE_URL")]
+    queue_url: Option<String>,
+    /// The dead-letter queue URL (stack output DeadLetterQueueUrl), with --aws.
+    #[arg(long, env = "ORDERS_DLQ_URL")]
+    dlq_url: Option<String>,
+    /// The table name (stack output TableName), with --aws.
+    #[arg(long, env = "ORDERS_TABLE")]
+    table: Option<String>,
+}
+
+impl Target {
+    fn aws_target(&self) -> anyhow::Result<Option<AwsTarget>> {
+        if !self.aws {
+            return Ok(None);
+        }
+        let queue_url = self.queue_url.clone().ok_or_else(|| {
+            anyhow::anyhow!("--aws needs --queue-url (the stack's QueueUrl output)")
+        })?;
+        let table = self
+            .table
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--aws needs --table (the stack's TableName output)"))?;
+        Ok(Some(AwsTarget {
+            queue_url,
+            dlq_url: self.dlq_url.clone(),
+            table,
+        }))
+    }
+}
+
+#[derive(Args)]
+struct LocalArgs {
+    #[command(flatten)]
+    target: Target,
+    /// API port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Keep nothing on disk.
+    #[arg(long)]
+    in_memory: bool,
+    /// Worker timeout in seconds (template: WorkerTimeout).
+    #[arg(long)]
+    worker_timeout: Option<u64>,
+    /// Records per worker invocation (template: BatchSize).
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// Seconds to wait to fill a batch (template: MaximumBatchingWindowInSeconds).
+    #[arg(long)]
+    batching_window: Option<u64>,
+    /// Concurrent worker invocations (template: MaximumConcurrency).
+    #[arg(long)]
+    max_concurrency: Option<u32>,
+    /// Queue visibility timeout in seconds (template: QueueVisibilityTimeout).
+    #[arg(long)]
+    visibility_timeout: Option<u64>,
+    /// Receives before the DLQ (template: MaxReceiveCount).
+    #[arg(long)]
+    max_receive_count: Option<u32>,
+    /// Simulated processing per order: 0, 250 or 2000-5000 (template: ProcessingDelayMs).
+    #[arg(long, env = "PROCESSING_DELAY_MS")]
+    processing_delay_ms: Option<String>,
+    /// Worker safety margin before its deadline (template: DeadlineMarginMs).
+    #[arg(long)]
+    deadline_margin_ms: Option<u64>,
+    /// Log format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead-lettered messages (order ids; bodies with --bodies).
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Most messages to list.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print message bodies too (they contain e-mail addresses).
+        #[arg(long)]
+        bodies: bool,
+    },
+    /// Move every dead-lettered message back to the orders queue.
+    Redrive {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// A running `orders local` (its /_local/stats route).
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    #[command(flatten)]
+    target: Target,
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Local(args) => local(args).await,
+        Command::Dlq { action } => {
+            init_logs(false);
+            dlq(action).await
+        }
+        Command::Stats(args) => stats(args).await,
+    }
+}
+
+async fn local(args: LocalArgs) -> anyhow::Result<()> {
+    init_logs(args.log_format == "json");
+    let mut settings = LocalSettings::from_template()?;
+    if let Some(spec) = &args.processing_delay_ms {
+        settings = settings.with_delay(spec)?;
+    }
+    let p = &mut settings.pipeline;
+    if let Some(v) = args.worker_timeout {
+        p.worker_timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = args.batch_size {
+        p.batch_size = v;
+    }
+    if let Some(v) = args.batching_window {
+        p.batching_window = Duration::from_secs(v);
+    }
+    if let Some(v) = args.max_concurrency {
+        p.maximum_concurrency = v;
+    }
+    if let Some(v) = args.visibility_timeout {
+        p.visibility_timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = args.max_receive_count {
+        p.max_receive_count = v;
+    }
+    if let Some(v) = args.deadline_margin_ms {
+        p.deadline_margin = Duration::from_millis(v);
+    }
+    let running = pipeline::start(LocalOptions {
+        addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port),
+        state_dir: args.target.state_dir.clone(),
+        in_memory: args.in_memory,
+        settings,
+        aws: args.target.aws_target()?,
+    })
+    .await?;
+    eprintln!("orders local is running\n{}", running.describe());
+    eprintln!(
+        "try:  curl -s -X POST http://{}/order -H 'Content-Type: application/json' -d @events/order-plain.json",
+        running.addr()
+    );
+    eprintln!("Ctrl-C stops it; accepted orders are kept and delivered after a restart.");
+
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    let mut last = String::new();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = ticker.tick() => {
+                let s = running.stats().await;
+                let line = format!(
+                    "received {} · enqueued {} · queue {} (+{} in flight) · stored {} · dlq {}",
+                    s["ingest"]["received"], s["ingest"]["enqueued"], s["queue"]["visible"],
+                    s["queue"]["in_flight"], s["stored_orders"], s["dlq"]["visible"]
+                );
+                if line != last {
+                    eprintln!("{line}");
+                    last = line;
+                }
+            }
+        }
+    }
+    eprintln!("stopping: no new requests; letting in-flight batches finish...");
+    running.shutdown().await;
+    eprintln!("stopped");
+    Ok(())
+}
+
+async fn dlq(action: DlqAction) -> anyhow::Result<()> {
+    let target = match &action {
+        DlqAction::List { target, .. } | DlqAction::Redrive { target } => target.clone(),
+    };
+    if target.aws {
+        let sdk = orders::config::sdk_config().await;
+        let queue_url = target
+            .queue_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--aws needs --queue-url"))?;
+        let ops = SqsQueues::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            queue_url,
+            target.dlq_url.clone(),
+        );
+        run_dlq(&ops, action).await
+    } else {
+        let path = target.state_dir.join("queue.sqlite");
+        anyhow::ensure!(
+            path.exists(),
+            "no local queue at {} (start `orders local` first, or use --aws)",
+            path.display()
+        );
+        let settings = LocalSettings::from_template()?;
+        let ops = LocalQueue::open(
+            Some(&path),
+            LocalQueueConfig {
+                visibility_timeout: settings.pipeline.visibility_timeout,
+                max_receive_count: settings.pipeline.max_receive_count,
+                retention: settings.retention,
+                dlq_retention: settings.dlq_retention,
+            },
+        )?;
+        run_dlq(&ops, action).await
+    }
+}
+
+async fn run_dlq(ops: &impl DeadLetterOps, action: DlqAction) -> anyhow::Result<()> {
+    match action {
+        DlqAction::List { limit, bodies, .. } => {
+            let messages = ops.dlq_list(limit).await?;
+            println!("{} dead-lettered message(s)", messages.len());
+            for m in messages {
+                println!(
+                    "{}  order_id={}  receives={}",
+                    m.message_id,
+                    m.order_id.as_deref().unwrap_or("-"),
+                    m.receive_count
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "?".into())
+                );
+                if bodies {
+                    println!("    {}", m.body);
+                }
+            }
+        }
+        DlqAction::Redrive { .. } => {
+            let moved = ops.dlq_redrive().await?;
+            println!("moved {moved} message(s) back to the orders queue");
+        }
+    }
+    Ok(())
+}
+
+async fn stats(args: StatsArgs) -> anyhow::Result<()> {
+    let value = if args.target.aws {
+        let sdk = orders::config::sdk_config().await;
+        let queue_url = args
+            .target
+            .queue_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--aws needs --queue-url"))?;
+        let ops = SqsQueues::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            queue_url,
+            args.target.dlq_url.clone(),
+        );
+        let (queue, dlq) = ops.counts().await?;
+        let stored = match &args.target.table {
+            Some(t) => {
+                Some(orders_cli::table::count_items(&aws_sdk_dynamodb::Client::new(&sdk), t).await?)
+            }
+            None => None,
+        };
+        serde_json::json!({
+            "ingest": "per function instance: see the 202 responses' debug counters and the function logs",
+            "queue": queue, "dlq": dlq, "stored_orders": stored,
+        })
+    } else {
+        let url = format!("{}/_local/stats", args.url.trim_end_matches('/'));
+        reqwest::get(&url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e} (is `orders local` running?)"))?
+            .json()
+            .await?
+    };
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! `orders local`: the whole pipeline in one process, from the same handlers as Lambda.
+//!
+//! API (axum, proxy events) → ingest handler → queue (embedded SQLite queue, or SQS with
+//! `--aws`) → event-source poller → worker handler → DynamoDB adapter → Dynoxide (or
+//! DynamoDB with `--aws`). `GET /orders/{id}` → status handler → the same table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use ingest::Ingest;
+use orders::adapters::dynamodb::DynamoOrderStore;
+use orders::adapters::sqs::SqsOrderQueue;
+use orders::domain::QueuedOrder;
+use orders::ports::{OrderQueue, QueueError};
+use serde_json::json;
+use status::Status;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use worker::Worker;
+
+use crate::api::{router, Gateway};
+use crate::poller::{self, PollerConfig, PollerCounters};
+use crate::queue::local::{LocalQueue, LocalQueueConfig};
+use crate::queue::sqs::SqsQueues;
+use crate::queue::{DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Received};
+use crate::settings::LocalSettings;
+use crate::table::{count_items, ensure_table, LocalTable};
+
+/// The local table's name.
+pub const LOCAL_TABLE: &str = "orders";
+/// The `eventSourceARN` of local records.
+pub const LOCAL_QUEUE_ARN: &str = "arn:aws:sqs:local:000000000000:orders";
+
+/// Real AWS resources for `--aws`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsTarget {
+    /// The orders queue.
+    pub queue_url: String,
+    /// Its dead-letter queue.
+    pub dlq_url: Option<String>,
+    /// The orders table.
+    pub table: String,
+}
+
+/// How to start the pipeline.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// API address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// Where the queue and the table keep their data.
+    pub state_dir: PathBuf,
+    /// Keep nothing on disk.
+    pub in_memory: bool,
+    /// Delivery settings.
+    pub settings: LocalSettings,
+    /// Use real SQS and DynamoDB instead of the embedded ones.
+    pub aws: Option<AwsTarget>,
+}
+
+/// A running pipeline.
+pub struct LocalPipeline {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    poller: JoinHandle<()>,
+    table: Option<LocalTable>,
+    stats: StatsFn,
+    described: String,
+}
+
+type StatsFn =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, serde_json::Value> + Send + Sync>;
+
+impl LocalPipeline {
+    /// The API's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What was started and where, for the console.
+    pub fn describe(&self) -> &str {
+        &self.described
+    }
+
+    /// Every counter: ingest, queue, DLQ, stored orders, poller.
+    pub async fn stats(&self) -> serde_json::Value {
+        (self.stats)().await
+    }
+
+    /// Ctrl-C: stops accepting requests, lets in-flight batches finish (each bounded by the
+    /// worker timeout; anything unfinished returns to the queue), then stops the table.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let _ = self.poller.await;
+        if let Some(table) = self.table {
+            table.stop().await;
+        }
+    }
+
+    /// Stops everything at once, as a crash would: nothing is drained. Accepted orders are
+    /// on the persisted queue and are delivered after a restart.
+    pub fn abort(self) {
+        self.server.abort();
+        self.poller.abort();
+        drop(self.table);
+    }
+}
+
+/// The queue side for `--aws`: ingest sends through the same adapter as the Lambda, the
+/// poller and the operator commands use SQS directly.
+struct AwsQueues {
+    send: SqsOrderQueue,
+    ops: SqsQueues,
+}
+
+impl OrderQueue for AwsQueues {
+    async fn enqueue(&self, order: &QueuedOrder) -> Result<(), QueueError> {
+        self.send.enqueue(order).await
+    }
+}
+
+impl QueueSource for AwsQueues {
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueOpError> {
+        self.ops.receive(max, wait).await
+    }
+    async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueOpError> {
+        self.ops.delete(receipt_handles).await
+    }
+}
+
+impl DeadLetterOps for AwsQueues {
+    async fn dlq_list(&self, limit: usize) -> Result<Vec<crate::queue::DeadLetter>, QueueOpError> {
+        self.ops.dlq_list(limit).await
+    }
+    async fn dlq_redrive(&self) -> Result<u64, QueueOpError> {
+        self.ops.dlq_redrive().await
+    }
+    async fn counts(&self) -> Result<(QueueCounts, QueueCounts), QueueOpError> {
+        self.ops.counts().await
+    }
+}
+
+/// Starts the pipeline and returns once the API listens.
+pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
+    let s = &options.settings.pipeline;
+    let violations = s.violations();
+    if !violations.is_empty() {
+        anyhow::bail!(
+            "these settings would lose or double orders:\n  {}",
+            violations.join("\n  ")
+        );
+    }
+    match options.aws.clone() {
+        None => {
+            if !options.in_memory {
+                std::fs::create_dir_all(&options.state_dir)?;
+            }
+            let file = |name: &str| (!options.in_memory).then(|| options.state_dir.join(name));
+            let table = LocalTable::start(file("table.sqlite").as_deref()).await?;
+            let sdk = table.sdk_config().await;
+            ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), LOCAL_TABLE).await?;
+            let queue = LocalQueue::open(
+                file("queue.sqlite").as_deref(),
+                LocalQueueConfig {
+                    visibility_timeout: s.visibility_timeout,
+                    max_receive_count: s.max_receive_count,
+                    retention: options.settings.retention,
+                    dlq_retention: options.settings.dlq_retention,
+                },
+            )?;
+            let where_ = if options.in_memory {
+                "in memory".to_owned()
+            } else {
+                options.state_dir.display().to_string()
+            };
+            let described = format!(
+                "queue: embedded (SQLite, {where_}), visibility {}s, DLQ after {} receives\ntable: Dynoxide at {} ({where_})",
+                s.visibility_timeout.as_secs(),
+                s.max_receive_count,
+                table.endpoint()
+            );
+            run(
+                options,
+                Arc::new(queue),
+                sdk,
+                LOCAL_TABLE.to_owned(),
+                Some(table),
+                described,
+            )
+            .await
+        }
+        Some(aws) => {
+            let sdk = orders::config::sdk_config().await;
+            let queues = AwsQueues {
+                send: SqsOrderQueue::from_sdk_config(&sdk, &aws.queue_url),
+                ops: SqsQueues::new(
+                    aws_sdk_sqs::Client::new(&sdk),
+                    &aws.queue_url,
+                    aws.dlq_url.clone(),
+                ),
+            };
+            let described = format!(
+                "queue: SQS {} (DLQ {})\ntable: DynamoDB {}",
+                aws.queue_url,
+                aws.dlq_url.as_deref().unwrap_or("unknown"),
+                aws.table
+            );
+            run(options, Arc::new(queues), sdk, aws.table, None, described).await
+        }
+    }
+}
+
+async fn run<Q>(
+    options: LocalOptions,
+    queue: Arc<Q>,
+    sdk: aws_config::SdkConfig,
+    table_name: String,
+    table: Option<LocalTable>,
+    described: String,
+) -> anyhow::Result<LocalPipeline>
+where
+    Q: OrderQueue + QueueSource + DeadLetterOps + 'static,
+{
+    let s = options.settings.pipeline.clone();
+    let store = DynamoOrderStore::from_sdk_config(&sdk, &table_name);
+    let ingest = Arc::new(Ingest::new(queue.clone(), 2));
+    let status = Arc::new(Status::new(store.clone(), 2));
+    let worker = Arc::new(Worker::new(store, s.processing_delay, s.deadline_margin));
+    let counters = Arc::new(PollerCounters::default());
+
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let stats: StatsFn = {
+        let (ingest, queue, counters) = (ingest.clone(), queue.clone(), counters.clone());
+        Arc::new(move || {
+            let (ingest, queue, counters, ddb, table_name) = (
+                ingest.clone(),
+                queue.clone(),
+                counters.clone(),
+                ddb.clone(),
+                table_name.clone(),
+            );
+            async move {
+                let (main, dlq) = queue.counts().await.unwrap_or_default();
+                let stored = count_items(&ddb, &table_name).await.ok();
+                json!({
+                    "ingest": ingest.counters(),
+                    "queue": main,
+                    "dlq": dlq,
+                    "stored_orders": stored,
+                    "poller": counters.snapshot(),
+                })
+            }
+            .boxed()
+        })
+    };
+
+    let gateway = Arc::new(Gateway {
+        ingest: ingest.clone(),
+        status,
+        required_fields: options.settings.required_fields.clone(),
+        stats: stats.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+
+    let mut server_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        let app = router(gateway);
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "local API stopped");
+        }
+    });
+
+    let config = PollerConfig {
+        batch_size: s.batch_size as usize,
+        batching_window: s.batching_window,
+        max_concurrency: s.maximum_concurrency as usize,
+        function_timeout: s.worker_timeout,
+        queue_arn: LOCAL_QUEUE_ARN,
+    };
+    let poller = tokio::spawn(poller::run(queue, worker, config, counters, stopped));
+
+    let described = format!(
+        "API: http://{addr}  (POST /order, GET /orders/{{order_id}}, GET /_local/stats)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {:?}, margin {}ms",
+        s.worker_timeout.as_secs(),
+        s.batch_size,
+        s.batching_window.as_secs(),
+        s.maximum_concurrency,
+        s.processing_delay,
+        s.deadline_margin.as_millis()
+    );
+    Ok(LocalPipeline {
+        addr,
+        stop,
+        server,
+        poller,
+        table,
+        stats,
+        described,
+    })
+}

@@ -1,0 +1,252 @@
+//! An event-source poller that behaves like Lambda's SQS event source mapping.
+//!
+//! It receives batches (up to `batch_size`, waiting up to `batching_window` to fill one),
+//! invokes the worker handler with an `SqsEvent` and a deadline of the function timeout,
+//! deletes the records that succeeded and leaves the failed ones to reappear after the
+//! visibility timeout. At most `max_concurrency` batches run at once. A handler that
+//! errors or overruns its timeout is treated as Lambda treats it: nothing of the batch is
+//! deleted. A response naming a record that is not in the batch fails the whole batch.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use orders::ports::OrderStore;
+use serde::Serialize;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+use worker::Worker;
+
+use crate::queue::{QueueSource, Received};
+
+/// The event source mapping's settings (defaults from `template.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollerConfig {
+    /// Most records per invocation.
+    pub batch_size: usize,
+    /// Longest wait to fill a batch.
+    pub batching_window: Duration,
+    /// Most concurrent invocations.
+    pub max_concurrency: usize,
+    /// The worker function's timeout: each invocation's deadline.
+    pub function_timeout: Duration,
+    /// Queue ARN put in each record's `eventSourceARN`.
+    pub queue_arn: &'static str,
+}
+
+/// What the poller has done so far.
+#[derive(Debug, Default)]
+pub struct PollerCounters {
+    batches: AtomicU64,
+    records: AtomicU64,
+    deleted: AtomicU64,
+    record_failures: AtomicU64,
+    invocation_errors: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+/// A copy of [`PollerCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PollerStats {
+    /// Worker invocations.
+    pub batches: u64,
+    /// Records delivered to the worker (with redeliveries).
+    pub records: u64,
+    /// Records that succeeded and were deleted.
+    pub deleted: u64,
+    /// Records the worker reported failed (left for retry).
+    pub record_failures: u64,
+    /// Invocations that returned an error (whole batch retried).
+    pub invocation_errors: u64,
+    /// Invocations that overran the function timeout (whole batch retried).
+    pub timeouts: u64,
+}
+
+impl PollerCounters {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> PollerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PollerStats {
+            batches: get(&self.batches),
+            records: get(&self.records),
+            deleted: get(&self.deleted),
+            record_failures: get(&self.record_failures),
+            invocation_errors: get(&self.invocation_errors),
+            timeouts: get(&self.timeouts),
+        }
+    }
+}
+
+/// Builds the record Lambda's SQS event source would deliver for a received message.
+pub fn to_record(message: &Received, queue_arn: &str) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(message.message_id.clone());
+    record.receipt_handle = Some(message.receipt_handle.clone());
+    record.body = Some(message.body.clone());
+    record.attributes = message.attributes.clone();
+    record.message_attributes = message
+        .message_attributes
+        .iter()
+        .map(|(k, v)| {
+            let mut attribute = SqsMessageAttribute::default();
+            attribute.string_value = Some(v.clone());
+            attribute.data_type = Some("String".into());
+            (k.clone(), attribute)
+        })
+        .collect();
+    record.event_source = Some("aws:sqs".into());
+    record.event_source_arn = Some(queue_arn.into());
+    record.aws_region = Some("local".into());
+    record
+}
+
+/// Receives one batch: waits (long poll, at most `poll_wait`) for a first message, then
+/// keeps receiving until the batch is full or the batching window has passed.
+async fn receive_batch<Q: QueueSource>(
+    queue: &Q,
+    config: &PollerConfig,
+    poll_wait: Duration,
+) -> Vec<Received> {
+    let mut batch = match queue.receive(config.batch_size, poll_wait).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "receive failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return Vec::new();
+        }
+    };
+    if batch.is_empty() || config.batching_window.is_zero() {
+        return batch;
+    }
+    let window_ends = Instant::now() + config.batching_window;
+    while batch.len() < config.batch_size {
+        let left = window_ends.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match queue.receive(config.batch_size - batch.len(), left).await {
+            Ok(more) if more.is_empty() => break,
+            Ok(more) => batch.extend(more),
+            Err(e) => {
+                tracing::warn!(error = %e, "receive failed while filling a batch");
+                break;
+            }
+        }
+    }
+    batch
+}
+
+/// Invokes the worker with one batch and deletes what succeeded. Returns the receipt
+/// handles deleted.
+pub async fn invoke_batch<Q: QueueSource, S: OrderStore>(
+    queue: &Q,
+    worker: &Worker<S>,
+    batch: Vec<Received>,
+    config: &PollerConfig,
+    counters: &PollerCounters,
+) -> Vec<String> {
+    counters.batches.fetch_add(1, Ordering::Relaxed);
+    counters
+        .records
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let mut event = SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| to_record(m, config.queue_arn))
+        .collect();
+    let deadline = Instant::now() + config.function_timeout;
+    let outcome = tokio::time::timeout_at(deadline, worker.handle_batch(&event, deadline)).await;
+    let failed_ids: HashSet<String> = match outcome {
+        Err(_elapsed) => {
+            counters.timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                records = batch.len(),
+                timeout_s = config.function_timeout.as_secs(),
+                "worker invocation timed out; the whole batch will be retried"
+            );
+            return Vec::new();
+        }
+        Ok(Err(error)) => {
+            counters.invocation_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %error, "worker invocation failed; the whole batch will be retried");
+            return Vec::new();
+        }
+        Ok(Ok(response)) => response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+    };
+    let ids: HashMap<&str, &str> = batch
+        .iter()
+        .map(|m| (m.message_id.as_str(), m.receipt_handle.as_str()))
+        .collect();
+    if let Some(unknown) = failed_ids.iter().find(|id| !ids.contains_key(id.as_str())) {
+        counters.invocation_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(item_identifier = %unknown, "batch response names a record not in the batch; the whole batch will be retried");
+        return Vec::new();
+    }
+    counters
+        .record_failures
+        .fetch_add(failed_ids.len() as u64, Ordering::Relaxed);
+    let done: Vec<String> = ids
+        .iter()
+        .filter(|(id, _)| !failed_ids.contains(**id))
+        .map(|(_, receipt)| (*receipt).to_owned())
+        .collect();
+    if done.is_empty() {
+        return done;
+    }
+    match queue.delete(&done).await {
+        Ok(()) => {
+            counters
+                .deleted
+                .fetch_add(done.len() as u64, Ordering::Relaxed);
+            done
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "delete failed; those records will be delivered again (and found stored)");
+            Vec::new()
+        }
+    }
+}
+
+/// Polls until `shutdown` turns true, then waits for the batches in flight to finish.
+pub async fn run<Q: QueueSource, S: OrderStore + 'static>(
+    queue: Arc<Q>,
+    worker: Arc<Worker<S>>,
+    config: PollerConfig,
+    counters: Arc<PollerCounters>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+    // Short long-polls so a shutdown is noticed quickly.
+    let poll_wait = Duration::from_millis(500);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
+            _ = shutdown.changed() => break,
+        };
+        let batch = tokio::select! {
+            b = receive_batch(queue.as_ref(), &config, poll_wait) => b,
+            _ = shutdown.changed() => break,
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let (queue, worker, counters) = (queue.clone(), worker.clone(), counters.clone());
+        tokio::spawn(async move {
+            invoke_batch(queue.as_ref(), worker.as_ref(), batch, &config, &counters).await;
+            drop(permit);
+        });
+    }
+    // Let in-flight batches finish (each is bounded by the function timeout).
+    let _all = permits
+        .acquire_many(config.max_concurrency.max(1) as u32)
+        .await;
+}

@@ -1,0 +1,64 @@
+//! The pipeline's settings, defaulting to `template.yaml` (compiled in, so there is one
+//! source of truth), with command-line overrides.
+
+use std::time::Duration;
+
+use orders::config::DelaySpec;
+use orders::template::{PipelineSettings, Template};
+
+/// The template the deployed stack is built from.
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+/// Everything `orders local` needs to behave like the deployed pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    /// The delivery settings (worker timeout, batch size, visibility, redrive, delay...).
+    pub pipeline: PipelineSettings,
+    /// Main queue retention.
+    pub retention: Duration,
+    /// Dead-letter queue retention.
+    pub dlq_retention: Duration,
+    /// The model's required top-level fields (API Gateway's request validation).
+    pub required_fields: Vec<String>,
+}
+
+impl LocalSettings {
+    /// The template's defaults.
+    pub fn from_template() -> anyhow::Result<Self> {
+        let template = Template::parse(TEMPLATE)?;
+        let pipeline = PipelineSettings::resolve(&template, None)?;
+        let secs = |id: &str| -> Duration {
+            let value = template
+                .properties(id)
+                .and_then(|p| p.get("MessageRetentionPeriod"))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(345_600);
+            Duration::from_secs(value)
+        };
+        let required_fields = template
+            .properties("OrdersApi")
+            .and_then(|p| p.get("Models"))
+            .and_then(|m| m.get("Order"))
+            .and_then(|o| o.get("required"))
+            .and_then(|r| r.as_sequence())
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            pipeline,
+            retention: secs("OrdersQueue"),
+            dlq_retention: secs("OrdersDeadLetterQueue"),
+            required_fields,
+        })
+    }
+
+    /// Applies a processing delay override (`0`, `250`, `2000-5000`).
+    pub fn with_delay(mut self, spec: &str) -> anyhow::Result<Self> {
+        self.pipeline.processing_delay =
+            DelaySpec::parse(spec).map_err(|e| anyhow::anyhow!("--processing-delay-ms: {e}"))?;
+        Ok(self)
+    }
+}

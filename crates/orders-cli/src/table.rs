@@ -1,0 +1,134 @@
+//! The local table: Dynoxide (a DynamoDB-compatible engine on SQLite) served in-process on
+//! a loopback port, reached through the same aws-sdk-dynamodb adapter as in AWS.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Select,
+};
+use orders::adapters::dynamodb::PARTITION_KEY;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running Dynoxide server.
+pub struct LocalTable {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl LocalTable {
+    /// Starts Dynoxide on `127.0.0.1:0` over the SQLite file `path`, or in memory.
+    pub async fn start(path: Option<&Path>) -> anyhow::Result<Self> {
+        let db = match path {
+            Some(p) => dynoxide::Database::new(&p.to_string_lossy())?,
+            None => dynoxide::Database::memory()?,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = dynoxide::server::serve_with_shutdown(listener, db, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SDK configuration for this server: dummy credentials, fixed region.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "orders-local",
+            ))
+            .load()
+            .await
+    }
+
+    /// Stops serving and waits for open requests to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for LocalTable {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Creates the orders table (key `order_id`, on-demand) unless it exists.
+pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<()> {
+    if client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(PARTITION_KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(PARTITION_KEY)
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Number of items in the table (a paginated `Scan` with `Select=COUNT`).
+pub async fn count_items(client: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<u64> {
+    let mut total = 0u64;
+    let mut start = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(name)
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        total += out.count as u64;
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(total);
+        }
+    }
+}
