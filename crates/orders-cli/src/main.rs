@@ -105,6 +105,9 @@ struct LocalArgs {
     /// Worker safety margin before its deadline (template: DeadlineMarginMs).
     #[arg(long)]
     deadline_margin_ms: Option<u64>,
+    /// Run even with settings that break the timing rules (warns instead of refusing).
+    #[arg(long)]
+    allow_unsafe_settings: bool,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -199,6 +202,8 @@ async fn local(args: LocalArgs) -> anyhow::Result<()> {
         in_memory: args.in_memory,
         settings,
         aws: args.target.aws_target()?,
+        enforce_timing_rules: !args.allow_unsafe_settings,
+        store_fault: None,
     })
     .await?;
     eprintln!("orders local is running\n{}", running.describe());

@@ -163,17 +163,19 @@ impl LocalQueue {
         )
         .map_err(err)?;
         let mut out = Vec::new();
+        // Each message at most once per receive, even with a zero visibility timeout.
+        let mut after = 0i64;
         loop {
             let candidates: Vec<Row> = {
                 let mut stmt = tx
                     .prepare(
                         "SELECT seq, message_id, body, order_id, sent_at_ms, receive_count, first_receive_ms
-                         FROM messages WHERE queue = ?1 AND visible_at_ms <= ?2
+                         FROM messages WHERE queue = ?1 AND visible_at_ms <= ?2 AND seq > ?4
                          ORDER BY seq LIMIT ?3",
                     )
                     .map_err(err)?;
                 let rows = stmt
-                    .query_map(params![MAIN, now, (max - out.len()) as i64], |r| {
+                    .query_map(params![MAIN, now, (max - out.len()) as i64, after], |r| {
                         Ok(Row {
                             seq: r.get(0)?,
                             message_id: r.get(1)?,
@@ -200,6 +202,7 @@ impl LocalQueue {
                 first,
             } in candidates
             {
+                after = seq;
                 if count >= i64::from(self.config.max_receive_count) {
                     // Redrive: the receive that would exceed maxReceiveCount moves it instead.
                     tx.execute(

@@ -1,5 +1,6 @@
 //! Adapters: the ports implemented over AWS services, and in memory for tests.
 
+pub mod faults;
 pub mod memory;
 
 #[cfg(feature = "sqs")]

@@ -1,0 +1,151 @@
+//! The event-source poller on its own: what it deletes, what it leaves for retry, how it
+//! fills batches, and the records it builds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use orders::adapters::memory::{Fault, InMemoryStore};
+use orders::config::DelaySpec;
+use orders::domain::{NewOrder, OrderId, QueuedOrder};
+use orders_cli::poller::{invoke_batch, to_record, PollerConfig, PollerCounters};
+use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
+use orders_cli::queue::{DeadLetterOps, QueueSource};
+use worker::Worker;
+
+fn order() -> QueuedOrder {
+    NewOrder::parse_json(br#"{"email":"a@b.co","items":[{"sku":"S","qty":1}]}"#)
+        .unwrap()
+        .accept(OrderId::new_v7(), Utc::now())
+}
+
+fn config(batch_size: usize) -> PollerConfig {
+    PollerConfig {
+        batch_size,
+        batching_window: Duration::ZERO,
+        max_concurrency: 2,
+        function_timeout: Duration::from_secs(5),
+        queue_arn: "arn:aws:sqs:local:000000000000:orders",
+    }
+}
+
+fn queue(visibility: Duration) -> LocalQueue {
+    LocalQueue::open(
+        None,
+        LocalQueueConfig {
+            visibility_timeout: visibility,
+            max_receive_count: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn successes_are_deleted_and_failures_come_back_with_a_higher_receive_count() {
+    let queue = queue(Duration::from_millis(300));
+    let (good, bad) = (order(), order());
+    let store = InMemoryStore::new();
+    store.set_fault(bad.order_id, Fault::Unavailable);
+    let worker = Worker::new(store, DelaySpec::None, Duration::from_millis(100));
+    queue
+        .send_raw(&good.to_message_body(), Some(&good.order_id.to_string()))
+        .unwrap();
+    queue
+        .send_raw(&bad.to_message_body(), Some(&bad.order_id.to_string()))
+        .unwrap();
+    queue.send_raw("poison", None).unwrap();
+
+    let counters = PollerCounters::default();
+    let batch = queue.receive(10, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(batch.len(), 3);
+    let deleted = invoke_batch(&queue, &worker, batch, &config(10), &counters).await;
+    assert_eq!(deleted.len(), 1, "only the good record is deleted");
+    assert!(worker.store().get(&good.order_id).is_some());
+    let stats = counters.snapshot();
+    assert_eq!(
+        (
+            stats.batches,
+            stats.records,
+            stats.deleted,
+            stats.record_failures
+        ),
+        (1, 3, 1, 2)
+    );
+    assert_eq!(queue.counts().await.unwrap().0.in_flight, 2);
+
+    // Long-polls until the visibility timeout brings the two failures back.
+    let again = queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(again
+        .iter()
+        .all(|m| m.attributes["ApproximateReceiveCount"] == "2"));
+}
+
+#[tokio::test]
+async fn batches_respect_batch_size_and_records_look_like_lambdas() {
+    let queue = queue(Duration::from_secs(30));
+    for _ in 0..25 {
+        let o = order();
+        queue
+            .send_raw(&o.to_message_body(), Some(&o.order_id.to_string()))
+            .unwrap();
+    }
+    let first = queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(first.len(), 10);
+    let record = to_record(&first[0], "arn:aws:sqs:local:000000000000:orders");
+    assert_eq!(record.event_source.as_deref(), Some("aws:sqs"));
+    assert_eq!(record.attributes["ApproximateReceiveCount"], "1");
+    assert!(record.attributes.contains_key("SentTimestamp"));
+    assert_eq!(
+        record.message_attributes["order_id"].data_type.as_deref(),
+        Some("String")
+    );
+    let json = serde_json::to_value(&record).unwrap();
+    assert!(
+        json.get("messageId").is_some() && json.get("eventSourceARN").is_some(),
+        "{json}"
+    );
+
+    let (main, _) = queue.counts().await.unwrap();
+    assert_eq!((main.visible, main.in_flight), (15, 10));
+}
+
+#[tokio::test]
+async fn a_message_is_dead_lettered_on_the_receive_after_max_receive_count() {
+    let queue = queue(Duration::ZERO);
+    queue.send_raw("poison", None).unwrap();
+    for n in 1..=3 {
+        let got = queue.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(got.len(), 1, "receive {n}");
+        assert_eq!(got[0].attributes["ApproximateReceiveCount"], n.to_string());
+    }
+    assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    let dead = queue.dlq_list(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].receive_count, Some(3));
+    assert_eq!(queue.dlq_redrive().await.unwrap(), 1);
+    let back = queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        back[0].attributes["ApproximateReceiveCount"], "1",
+        "a redriven message starts over"
+    );
+}
+
+#[tokio::test]
+async fn long_polling_wakes_on_a_send() {
+    let queue = Arc::new(queue(Duration::from_secs(30)));
+    let waiter = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.receive(10, Duration::from_secs(20)).await.unwrap() })
+    };
+    tokio::task::yield_now().await;
+    let started = std::time::Instant::now();
+    queue.send_raw("hello", None).unwrap();
+    let got = waiter.await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken by the send, not by the 20 s timeout"
+    );
+}
