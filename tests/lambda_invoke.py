@@ -214,6 +214,10 @@ def main():
             all(m["MessageAttributes"]["order_id"]["StringValue"] == json.loads(m["Body"])["order_id"] for m in received),
         )
 
+        # --- status, before the worker has stored the sample order -----------------------
+        resp = invoke(port, "status", EVENTS / "order-get.json")
+        check("status answers 404 not_found before the order is stored", resp["statusCode"] == 404 and json.loads(resp["body"])["error"] == "not_found", resp)
+
         # --- worker, with the committed SQS batch (valid, duplicate, malformed) -----------
         for round_ in (1, 2):
             resp = invoke(port, "worker", EVENTS / "sqs-batch.json")
@@ -221,6 +225,11 @@ def main():
             check(f"sample batch round {round_}: only the malformed record fails", failures == ["33333333-3333-4333-8333-333333333333"], resp)
             count = ddb.scan(TableName="orders", Select="COUNT")["Count"]
             check(f"sample batch round {round_}: one order stored", count == 1, count)
+
+        resp = invoke(port, "status", EVENTS / "order-get.json")
+        body = json.loads(resp["body"])
+        check("status answers 200 once stored", resp["statusCode"] == 200 and body["status"] == "processed", resp)
+        check("status masks the email", body.get("email") == "j***@example.com", body)
 
         # --- worker, with the messages ingest really queued -------------------------------
         resp = invoke(port, "worker", data=sqs_event_from(received, queue_arn))
