@@ -28,7 +28,7 @@ use crate::queue::local::{LocalQueue, LocalQueueConfig};
 use crate::queue::sqs::SqsQueues;
 use crate::queue::{DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Received};
 use crate::settings::LocalSettings;
-use crate::table::{count_items, ensure_table, LocalTable};
+use crate::table::{count_items, LocalTable};
 
 /// The local table's name.
 pub const LOCAL_TABLE: &str = "orders";
@@ -195,7 +195,9 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
             let file = |name: &str| (!options.in_memory).then(|| options.state_dir.join(name));
             let table = LocalTable::start(file("table.sqlite").as_deref()).await?;
             let sdk = table.sdk_config().await;
-            ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), LOCAL_TABLE).await?;
+            DynamoOrderStore::from_sdk_config(&sdk, LOCAL_TABLE)
+                .create_table_if_missing()
+                .await?;
             let queue = LocalQueue::open(
                 file("queue.sqlite").as_deref(),
                 LocalQueueConfig {

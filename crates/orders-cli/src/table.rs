@@ -6,10 +6,7 @@ use std::path::Path;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Select,
-};
-use orders::adapters::dynamodb::PARTITION_KEY;
+use aws_sdk_dynamodb::types::Select;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -79,38 +76,6 @@ impl Drop for LocalTable {
             let _ = stop.send(());
         }
     }
-}
-
-/// Creates the orders table (key `order_id`, on-demand) unless it exists.
-pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<()> {
-    if client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok()
-    {
-        return Ok(());
-    }
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(PARTITION_KEY)
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(PARTITION_KEY)
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(())
 }
 
 /// Number of items in the table (a paginated `Scan` with `Select=COUNT`).

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orders::ports::StoreError;
-use orders_cli::pipeline::{start, LocalOptions, LocalPipeline};
+mod common;
+use common::wait_for;
+use orders_cli::pipeline::{start, LocalOptions};
 use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
 use orders_cli::queue::DeadLetterOps;
 use serde_json::{json, Value};
@@ -43,27 +45,6 @@ async fn post(client: &reqwest::Client, base: &str, body: &Value) -> (u16, Value
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
-}
-
-/// Polls the pipeline's counters until `done` holds, failing after `limit`.
-async fn wait_for(
-    pipeline: &LocalPipeline,
-    limit: Duration,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let give_up = tokio::time::Instant::now() + limit;
-    loop {
-        let stats = pipeline.stats().await;
-        if done(&stats) {
-            return stats;
-        }
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "timed out waiting for {what}; last stats: {stats}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await; // polling an eventual state, not a fixed wait
-    }
 }
 
 fn queue_file(state: &Path) -> LocalQueue {

@@ -4,9 +4,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::Utc;
 use orders::adapters::dynamodb::DynamoOrderStore;
@@ -44,25 +41,9 @@ async fn create_queue(
     (url, arn)
 }
 
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("order_id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("order_id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
+async fn create_table(config: &aws_config::SdkConfig, name: &str) {
+    DynamoOrderStore::from_sdk_config(config, name)
+        .create_table_if_missing()
         .await
         .unwrap();
 }
@@ -288,7 +269,7 @@ async fn dynamodb_adapter_writes_once_and_reports_duplicates() {
     let moto = MotoServer::start();
     let config = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
-    create_table(&ddb, "orders").await;
+    create_table(&config, "orders").await;
     let store = DynamoOrderStore::from_sdk_config(&config, "orders");
 
     store.warm_up().await;

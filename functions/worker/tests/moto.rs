@@ -3,9 +3,6 @@
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use orders::adapters::dynamodb::DynamoOrderStore;
 use orders::config::DelaySpec;
 use test_support::MotoServer;
@@ -17,24 +14,8 @@ async fn the_sample_batch_stores_one_order_and_fails_only_the_malformed_record()
     let moto = MotoServer::start();
     let config = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
-    ddb.create_table()
-        .table_name("orders")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("order_id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("order_id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    DynamoOrderStore::from_sdk_config(&config, "orders")
+        .create_table_if_missing()
         .await
         .unwrap();
     let worker = Worker::new(

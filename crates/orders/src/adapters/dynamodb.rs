@@ -65,6 +65,48 @@ impl DynamoOrderStore {
 }
 
 impl DynamoOrderStore {
+    /// Creates the orders table (key `order_id`, on-demand) unless it exists: for the local
+    /// pipeline and the tests; in AWS the template owns the table.
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let invalid =
+            |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(PARTITION_KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(PARTITION_KEY)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(())
+    }
+
     /// Opens the connection during init for a reader: a `GetItem` of an id no order can
     /// have (needs only `dynamodb:GetItem`, reads nothing). Never fails; problems are logged.
     pub async fn warm_up_reads(&self) {
