@@ -7,10 +7,12 @@
 //! - [`poller`]: Lambda's SQS event source mapping.
 //! - [`table`]: Dynoxide served in-process.
 //! - [`settings`]: defaults from `template.yaml`.
+//! - [`stack`]: a deployed stack's outputs (`--stack`).
 
 pub mod api;
 pub mod pipeline;
 pub mod poller;
 pub mod queue;
 pub mod settings;
+pub mod stack;
 pub mod table;

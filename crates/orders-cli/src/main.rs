@@ -49,16 +49,48 @@ struct Target {
     /// The table name (stack output TableName), with --aws.
     #[arg(long, env = "ORDERS_TABLE")]
     table: Option<String>,
+    /// Read the queue URLs and the table name from this stack's outputs (implies --aws).
+    #[arg(long, env = "ORDERS_STACK")]
+    stack: Option<String>,
 }
 
 impl Target {
+    /// Fills the queue URLs and table from `--stack`'s outputs where not given as flags.
+    async fn resolve(mut self) -> anyhow::Result<Self> {
+        let Some(stack) = self.stack.clone() else {
+            return Ok(self);
+        };
+        self.aws = true;
+        let sdk = orders::config::sdk_config().await;
+        let outputs =
+            orders_cli::stack::outputs(&aws_sdk_cloudformation::Client::new(&sdk), &stack).await?;
+        let pick = |key: &str| outputs.get(key).cloned();
+        self.queue_url = self.queue_url.or_else(|| pick("QueueUrl"));
+        self.dlq_url = self.dlq_url.or_else(|| pick("DeadLetterQueueUrl"));
+        self.table = self.table.or_else(|| pick("TableName"));
+        Ok(self)
+    }
+
+    fn queue_url(&self) -> anyhow::Result<String> {
+        self.queue_url.clone().ok_or_else(|| {
+            anyhow::anyhow!("--aws needs --queue-url (the stack's QueueUrl output) or --stack")
+        })
+    }
+
+    /// The SQS queue pair named by the flags.
+    fn sqs_ops(&self, sdk: &aws_config::SdkConfig) -> anyhow::Result<SqsQueues> {
+        Ok(SqsQueues::new(
+            aws_sdk_sqs::Client::new(sdk),
+            self.queue_url()?,
+            self.dlq_url.clone(),
+        ))
+    }
+
     fn aws_target(&self) -> anyhow::Result<Option<AwsTarget>> {
         if !self.aws {
             return Ok(None);
         }
-        let queue_url = self.queue_url.clone().ok_or_else(|| {
-            anyhow::anyhow!("--aws needs --queue-url (the stack's QueueUrl output)")
-        })?;
+        let queue_url = self.queue_url()?;
         let table = self
             .table
             .clone()
@@ -168,8 +200,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn local(args: LocalArgs) -> anyhow::Result<()> {
+async fn local(mut args: LocalArgs) -> anyhow::Result<()> {
     init_logs(args.log_format == "json");
+    args.target = args.target.resolve().await?;
     let mut settings = LocalSettings::from_template()?;
     if let Some(spec) = &args.processing_delay_ms {
         settings = settings.with_delay(spec)?;
@@ -242,17 +275,9 @@ async fn dlq(action: DlqAction) -> anyhow::Result<()> {
     let target = match &action {
         DlqAction::List { target, .. } | DlqAction::Redrive { target } => target.clone(),
     };
+    let target = target.resolve().await?;
     if target.aws {
-        let sdk = orders::config::sdk_config().await;
-        let queue_url = target
-            .queue_url
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("--aws needs --queue-url"))?;
-        let ops = SqsQueues::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            queue_url,
-            target.dlq_url.clone(),
-        );
+        let ops = target.sqs_ops(&orders::config::sdk_config().await)?;
         run_dlq(&ops, action).await
     } else {
         let path = target.state_dir.join("queue.sqlite");
@@ -302,19 +327,11 @@ async fn run_dlq(ops: &impl DeadLetterOps, action: DlqAction) -> anyhow::Result<
     Ok(())
 }
 
-async fn stats(args: StatsArgs) -> anyhow::Result<()> {
+async fn stats(mut args: StatsArgs) -> anyhow::Result<()> {
+    args.target = args.target.resolve().await?;
     let value = if args.target.aws {
         let sdk = orders::config::sdk_config().await;
-        let queue_url = args
-            .target
-            .queue_url
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("--aws needs --queue-url"))?;
-        let ops = SqsQueues::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            queue_url,
-            args.target.dlq_url.clone(),
-        );
+        let ops = args.target.sqs_ops(&sdk)?;
         let (queue, dlq) = ops.counts().await?;
         let stored = match &args.target.table {
             Some(t) => {

@@ -5,33 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
-use orders_cli::pipeline::{start, AwsTarget, LocalOptions, LocalPipeline};
+mod common;
+use common::wait_for;
+use orders_cli::pipeline::{start, AwsTarget, LocalOptions};
 use serde_json::{json, Value};
 use test_support::MotoServer;
-
-async fn wait_for(
-    pipeline: &LocalPipeline,
-    limit: Duration,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let give_up = tokio::time::Instant::now() + limit;
-    loop {
-        let stats = pipeline.stats().await;
-        if done(&stats) {
-            return stats;
-        }
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "timed out waiting for {what}; last stats: {stats}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await; // polling an eventual state
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_runs_against_sqs_and_dynamodb() {
@@ -78,25 +57,8 @@ async fn the_pipeline_runs_against_sqs_and_dynamodb() {
         .unwrap()
         .queue_url
         .unwrap();
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    ddb.create_table()
-        .table_name("orders")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("order_id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("order_id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    orders::adapters::dynamodb::DynamoOrderStore::from_sdk_config(&config, "orders")
+        .create_table_if_missing()
         .await
         .unwrap();
 
@@ -194,4 +156,65 @@ async fn the_pipeline_runs_against_sqs_and_dynamodb() {
         .unwrap()[&QueueAttributeName::ApproximateNumberOfMessages]
         .clone();
     assert_eq!(depth, "1", "the poison message is back on the orders queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_outputs_name_the_queues_and_table() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let template = json!({
+        "Resources": {
+            "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "stack-dlq"}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "stack-orders"}},
+            "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {
+                "TableName": "stack-orders",
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "order_id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "order_id", "KeyType": "HASH"}]}}
+        },
+        "Outputs": {
+            "QueueUrl": {"Value": {"Ref": "Queue"}},
+            "DeadLetterQueueUrl": {"Value": {"Ref": "Dlq"}},
+            "TableName": {"Value": {"Ref": "Table"}}
+        }
+    });
+    aws_sdk_cloudformation::Client::new(&config)
+        .create_stack()
+        .stack_name("orders-test")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name("stack-dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&dlq)
+        .message_body("dead")
+        .send()
+        .await
+        .unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["stats", "--stack", "orders-test"])
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["stored_orders"], 0);
+    assert_eq!(stats["dlq"]["visible"], 1, "{stats}");
 }
