@@ -293,14 +293,16 @@ async fn a_delay_longer_than_the_worker_timeout_is_retried_then_dead_lettered_ne
 
 async fn accepted_orders_survive(crash: bool) {
     let dir = tempfile::tempdir().unwrap();
-    // 2 s timeout, 3 s visibility (short, so the test is quick), 300 ms of work per order.
+    // 2 s timeout, 3 s visibility (short, so the test is quick), 1 s of work per order.
     let mut first = fast(dir.path());
     first.settings.pipeline.worker_timeout = Duration::from_secs(2);
     first.settings.pipeline.visibility_timeout = Duration::from_secs(3);
     first.settings.pipeline.max_receive_count = 5;
-    first.settings.pipeline.maximum_concurrency = 2;
+    first.settings.pipeline.maximum_concurrency = 1;
+    first.settings.pipeline.batch_size = 5;
     let mut second = first.clone();
-    first.settings = first.settings.with_delay("300").unwrap();
+    // At most 5 orders a second get stored, so the stop surely lands mid-run.
+    first.settings = first.settings.with_delay("1000").unwrap();
     let pipeline = start(first).await.unwrap();
     let base = format!("http://{}", pipeline.addr());
     let client = reqwest::Client::new();
