@@ -10,7 +10,7 @@ mod common;
 use common::wait_for;
 use orders_cli::pipeline::{start, AwsTarget, LocalOptions};
 use serde_json::{json, Value};
-use test_support::MotoServer;
+use test_support::{create_queue, queue_attribute, MotoServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_runs_against_sqs_and_dynamodb() {
@@ -26,37 +26,17 @@ async fn the_pipeline_runs_against_sqs_and_dynamodb() {
     }
     let config = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("orders-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("orders")
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (dlq_url, dlq_arn) = create_queue(&sqs, "orders-dlq", &[]).await;
+    let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#);
+    let (queue_url, _) = create_queue(
+        &sqs,
+        "orders",
+        &[
+            (QueueAttributeName::VisibilityTimeout, "1".into()),
+            (QueueAttributeName::RedrivePolicy, redrive),
+        ],
+    )
+    .await;
     orders::adapters::dynamodb::DynamoOrderStore::from_sdk_config(&config, "orders")
         .create_table_if_missing()
         .await
@@ -145,16 +125,12 @@ async fn the_pipeline_runs_against_sqs_and_dynamodb() {
     assert_eq!(stats["dlq"]["visible"], 1);
     let redrive = orders(&["dlq", "redrive"]);
     assert!(redrive.contains("moved 1 message(s)"), "{redrive}");
-    let depth = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::ApproximateNumberOfMessages]
-        .clone();
+    let depth = queue_attribute(
+        &sqs,
+        &queue_url,
+        QueueAttributeName::ApproximateNumberOfMessages,
+    )
+    .await;
     assert_eq!(depth, "1", "the poison message is back on the orders queue");
 }
 

@@ -10,35 +10,12 @@ use orders::adapters::dynamodb::DynamoOrderStore;
 use orders::adapters::sqs::{SqsOrderQueue, ORDER_ID_ATTRIBUTE};
 use orders::domain::{NewOrder, OrderId, QueuedOrder, StoredOrder};
 use orders::ports::{OrderQueue, OrderStore, PutOutcome, QueueError, StoreError};
-use test_support::MotoServer;
+use test_support::{create_queue, MotoServer};
 
 fn order() -> QueuedOrder {
     NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"SKU-1","qty":2},{"sku":"SKU-2","qty":1}]}"#)
         .unwrap()
         .accept(OrderId::new_v7(), Utc::now())
-}
-
-async fn create_queue(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    attrs: &[(QueueAttributeName, String)],
-) -> (String, String) {
-    let mut req = sqs.create_queue().queue_name(name);
-    for (k, v) in attrs {
-        req = req.attributes(k.clone(), v);
-    }
-    let url = req.send().await.unwrap().queue_url.unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
 }
 
 async fn create_table(config: &aws_config::SdkConfig, name: &str) {

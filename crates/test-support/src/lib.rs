@@ -146,3 +146,36 @@ pub fn capture_logs() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
         .finish();
     (logs, tracing::subscriber::set_default(subscriber))
 }
+
+/// Creates an SQS queue with `attributes`; returns its URL and ARN.
+pub async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(aws_sdk_sqs::types::QueueAttributeName, String)],
+) -> (String, String) {
+    let mut request = sqs.create_queue().queue_name(name);
+    for (key, value) in attributes {
+        request = request.attributes(key.clone(), value);
+    }
+    let url = request.send().await.unwrap().queue_url.unwrap();
+    let arn = queue_attribute(sqs, &url, aws_sdk_sqs::types::QueueAttributeName::QueueArn).await;
+    (url, arn)
+}
+
+/// One attribute of a queue (`QueueArn`, `ApproximateNumberOfMessages`, ...).
+pub async fn queue_attribute(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: aws_sdk_sqs::types::QueueAttributeName,
+) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&name)
+        .unwrap_or_default()
+}
