@@ -146,12 +146,20 @@ def main():
             KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
         )
 
+        ddb.create_table(
+            TableName="idempotency",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "idempotency_key", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "idempotency_key", "KeyType": "HASH"}],
+        )
+
         port = free_port()
         env = dict(
             os.environ,
             AWS_ENDPOINT_URL=endpoint,
             QUEUE_URL=queue_url,
             TABLE_NAME="orders",
+            IDEMPOTENCY_TABLE="idempotency",
             PROCESSING_DELAY_MS="0",
             RUST_LOG="info",
         )
@@ -199,6 +207,15 @@ def main():
         resp = invoke(port, "ingest", data=wrong_type)
         check("text/plain answers 415", resp["statusCode"] == 415, resp)
 
+        keyed = json.loads((EVENTS / "order-valid.json").read_text())
+        keyed["headers"]["Idempotency-Key"] = "lambda-invoke-key-1"
+        keyed["multiValueHeaders"]["Idempotency-Key"] = ["lambda-invoke-key-1"]
+        first = invoke(port, "ingest", data=keyed)
+        retry = invoke(port, "ingest", data=keyed)
+        check("an Idempotency-Key retry replays the first answer", first["statusCode"] == 202 and retry["body"] == first["body"], (first, retry))
+        check("the replay is marked", retry["headers"].get("idempotent-replayed") == "true", retry["headers"])
+        keyed_id = json.loads(first["body"])["order_id"]
+
         # --- what ingest put on the queue --------------------------------------------------
         received = sqs.receive_message(
             QueueUrl=queue_url,
@@ -208,7 +225,7 @@ def main():
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         ids = sorted(json.loads(m["Body"])["order_id"] for m in received)
-        check("exactly the two accepted orders are queued", ids == sorted([order_id, b64_id]), ids)
+        check("exactly the three accepted orders are queued (the retry is not)", ids == sorted([order_id, b64_id, keyed_id]), ids)
         check(
             "each message carries the order_id attribute",
             all(m["MessageAttributes"]["order_id"]["StringValue"] == json.loads(m["Body"])["order_id"] for m in received),
@@ -234,7 +251,7 @@ def main():
         # --- worker, with the messages ingest really queued -------------------------------
         resp = invoke(port, "worker", data=sqs_event_from(received, queue_arn))
         check("worker stores the queued orders with no failures", resp.get("batchItemFailures", []) == [], resp)
-        for oid in (order_id, b64_id):
+        for oid in (order_id, b64_id, keyed_id):
             item = ddb.get_item(TableName="orders", Key={"order_id": {"S": oid}}).get("Item")
             check(f"order {oid[:8]} is stored as processed", item is not None and item["status"]["S"] == "processed", item)
         check("attempts come from ApproximateReceiveCount", item is not None and item["attempts"]["N"] == "1", item)

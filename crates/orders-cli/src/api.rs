@@ -19,7 +19,7 @@ use axum::Router;
 use base64::Engine as _;
 use ingest::Ingest;
 use orders::http::{json_response, ApiError};
-use orders::ports::{OrderQueue, OrderReader};
+use orders::ports::{IdempotencyStore, OrderQueue, OrderReader};
 use serde_json::json;
 use status::Status;
 
@@ -27,9 +27,9 @@ use status::Status;
 pub const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// What the local API serves from.
-pub struct Gateway<Q, R> {
+pub struct Gateway<Q, I, R> {
     /// The ingest handler (`POST /order`).
-    pub ingest: Arc<Ingest<Q>>,
+    pub ingest: Arc<Ingest<Q, I>>,
     /// The status handler (`GET /orders/{order_id}`).
     pub status: Arc<Status<R>>,
     /// The request model's required fields.
@@ -40,12 +40,15 @@ pub struct Gateway<Q, R> {
 }
 
 /// The axum router serving every route through [`handle`].
-pub fn router<Q, R>(gateway: Arc<Gateway<Q, R>>) -> Router
+pub fn router<Q, I, R>(gateway: Arc<Gateway<Q, I, R>>) -> Router
 where
     Q: OrderQueue + 'static,
+    I: IdempotencyStore + 'static,
     R: OrderReader + 'static,
 {
-    Router::new().fallback(handle::<Q, R>).with_state(gateway)
+    Router::new()
+        .fallback(handle::<Q, I, R>)
+        .with_state(gateway)
 }
 
 enum Route {
@@ -82,9 +85,13 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
 }
 
 /// Handles any request: routes it, builds the proxy event, calls the handler.
-pub async fn handle<Q, R>(State(gateway): State<Arc<Gateway<Q, R>>>, request: Request) -> Response
+pub async fn handle<Q, I, R>(
+    State(gateway): State<Arc<Gateway<Q, I, R>>>,
+    request: Request,
+) -> Response
 where
     Q: OrderQueue + 'static,
+    I: IdempotencyStore + 'static,
     R: OrderReader + 'static,
 {
     let (parts, body) = request.into_parts();

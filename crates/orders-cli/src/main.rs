@@ -49,7 +49,10 @@ struct Target {
     /// The table name (stack output TableName), with --aws.
     #[arg(long, env = "ORDERS_TABLE")]
     table: Option<String>,
-    /// Read the queue URLs and the table name from this stack's outputs (implies --aws).
+    /// The Idempotency-Key table (stack output IdempotencyTableName), with --aws.
+    #[arg(long, env = "ORDERS_IDEMPOTENCY_TABLE")]
+    idempotency_table: Option<String>,
+    /// Read the queue URLs and the table names from this stack's outputs (implies --aws).
     #[arg(long, env = "ORDERS_STACK")]
     stack: Option<String>,
 }
@@ -68,6 +71,9 @@ impl Target {
         self.queue_url = self.queue_url.or_else(|| pick("QueueUrl"));
         self.dlq_url = self.dlq_url.or_else(|| pick("DeadLetterQueueUrl"));
         self.table = self.table.or_else(|| pick("TableName"));
+        self.idempotency_table = self
+            .idempotency_table
+            .or_else(|| pick("IdempotencyTableName"));
         Ok(self)
     }
 
@@ -99,6 +105,7 @@ impl Target {
             queue_url,
             dlq_url: self.dlq_url.clone(),
             table,
+            idempotency_table: self.idempotency_table.clone(),
         }))
     }
 }

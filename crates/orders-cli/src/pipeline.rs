@@ -13,6 +13,7 @@ use futures::FutureExt as _;
 use ingest::Ingest;
 use orders::adapters::dynamodb::DynamoOrderStore;
 use orders::adapters::faults::{FaultyStore, StoreFaultRule};
+use orders::adapters::idempotency::DynamoIdempotencyStore;
 use orders::adapters::sqs::SqsOrderQueue;
 use orders::domain::QueuedOrder;
 use orders::ports::{OrderQueue, QueueError};
@@ -32,6 +33,8 @@ use crate::table::{count_items, LocalTable};
 
 /// The local table's name.
 pub const LOCAL_TABLE: &str = "orders";
+/// The local Idempotency-Key table's name.
+pub const LOCAL_IDEMPOTENCY_TABLE: &str = "idempotency";
 /// The `eventSourceARN` of local records.
 pub const LOCAL_QUEUE_ARN: &str = "arn:aws:sqs:local:000000000000:orders";
 
@@ -44,6 +47,8 @@ pub struct AwsTarget {
     pub dlq_url: Option<String>,
     /// The orders table.
     pub table: String,
+    /// The Idempotency-Key table; without it the header is ignored.
+    pub idempotency_table: Option<String>,
 }
 
 /// How to start the pipeline.
@@ -198,6 +203,9 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
             DynamoOrderStore::from_sdk_config(&sdk, LOCAL_TABLE)
                 .create_table_if_missing()
                 .await?;
+            let idempotency =
+                DynamoIdempotencyStore::from_sdk_config(&sdk, LOCAL_IDEMPOTENCY_TABLE);
+            idempotency.create_table_if_missing().await?;
             let queue = LocalQueue::open(
                 file("queue.sqlite").as_deref(),
                 LocalQueueConfig {
@@ -218,15 +226,13 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
                 s.max_receive_count,
                 table.endpoint()
             );
-            run(
-                options,
-                Arc::new(queue),
-                sdk,
-                LOCAL_TABLE.to_owned(),
-                Some(table),
+            let parts = Parts {
+                table_name: LOCAL_TABLE.to_owned(),
+                idempotency: Some(idempotency),
+                local_table: Some(table),
                 described,
-            )
-            .await
+            };
+            run(options, Arc::new(queue), sdk, parts).await
         }
         Some(aws) => {
             let sdk = orders::config::sdk_config().await;
@@ -244,25 +250,46 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
                 aws.dlq_url.as_deref().unwrap_or("unknown"),
                 aws.table
             );
-            run(options, Arc::new(queues), sdk, aws.table, None, described).await
+            let parts = Parts {
+                idempotency: aws
+                    .idempotency_table
+                    .as_ref()
+                    .map(|t| DynamoIdempotencyStore::from_sdk_config(&sdk, t)),
+                table_name: aws.table,
+                local_table: None,
+                described,
+            };
+            run(options, Arc::new(queues), sdk, parts).await
         }
     }
+}
+
+/// What differs between the embedded and the `--aws` pipeline besides the queue.
+struct Parts {
+    table_name: String,
+    idempotency: Option<DynamoIdempotencyStore>,
+    local_table: Option<LocalTable>,
+    described: String,
 }
 
 async fn run<Q>(
     options: LocalOptions,
     queue: Arc<Q>,
     sdk: aws_config::SdkConfig,
-    table_name: String,
-    table: Option<LocalTable>,
-    described: String,
+    parts: Parts,
 ) -> anyhow::Result<LocalPipeline>
 where
     Q: OrderQueue + QueueSource + DeadLetterOps + 'static,
 {
+    let Parts {
+        table_name,
+        idempotency,
+        local_table: table,
+        described,
+    } = parts;
     let s = options.settings.pipeline.clone();
     let store = DynamoOrderStore::from_sdk_config(&sdk, &table_name);
-    let ingest = Arc::new(Ingest::new(queue.clone(), 2));
+    let ingest = Arc::new(Ingest::new(queue.clone(), 2).with_idempotency(idempotency));
     let status = Arc::new(Status::new(store.clone(), 2));
     let faulty = FaultyStore::new(store, options.store_fault.clone());
     let worker = Arc::new(Worker::new(faulty, s.processing_delay, s.deadline_margin));

@@ -52,6 +52,7 @@ async fn the_pipeline_runs_against_sqs_and_dynamodb() {
         queue_url: queue_url.clone(),
         dlq_url: Some(dlq_url.clone()),
         table: "orders".into(),
+        idempotency_table: None,
     });
     options.settings.pipeline.worker_timeout = Duration::from_secs(1);
     options.settings.pipeline.deadline_margin = Duration::from_millis(100);

@@ -359,3 +359,39 @@ async fn a_crash_mid_run_loses_no_accepted_order() {
 async fn a_graceful_stop_mid_run_loses_no_accepted_order() {
     accepted_orders_survive(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_retries_over_http_store_one_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = start(options(dir.path())).await.unwrap();
+    let base = format!("http://{}", pipeline.addr());
+    let client = reqwest::Client::new();
+    let send = |body: Value| {
+        client
+            .post(format!("{base}/order"))
+            .header("Idempotency-Key", "7d8c1f0e-retry-me")
+            .json(&body)
+            .send()
+    };
+    let first = send(order(1, "IDEM")).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let retry = send(order(1, "IDEM")).await.unwrap();
+    assert_eq!(retry.status(), 202);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry, first, "the same answer, counters included");
+    let reused = send(order(2, "IDEM")).await.unwrap();
+    assert_eq!(reused.status(), 422);
+
+    wait_for(
+        &pipeline,
+        Duration::from_secs(30),
+        "the order stored",
+        |s| s["stored_orders"] == 1,
+    )
+    .await;
+    let stats = pipeline.stats().await;
+    assert_eq!(stats["ingest"]["enqueued"], 1, "{stats}");
+    pipeline.shutdown().await;
+}

@@ -14,6 +14,9 @@ pub const ENV_TABLE_NAME: &str = "TABLE_NAME";
 pub const ENV_PROCESSING_DELAY_MS: &str = "PROCESSING_DELAY_MS";
 /// Environment variable with the worker's safety margin before the invocation deadline.
 pub const ENV_DEADLINE_MARGIN_MS: &str = "DEADLINE_MARGIN_MS";
+/// Environment variable naming ingest's idempotency-key table (optional: without it the
+/// `Idempotency-Key` header is ignored).
+pub const ENV_IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
 /// Environment variable with the `Retry-After` seconds ingest sends with a 503.
 pub const ENV_RETRY_AFTER_SECONDS: &str = "RETRY_AFTER_SECONDS";
 
@@ -110,12 +113,15 @@ pub struct IngestConfig {
     pub queue_url: String,
     /// `Retry-After` seconds on a 503 ([`ENV_RETRY_AFTER_SECONDS`]).
     pub retry_after_seconds: u32,
+    /// Idempotency-key table ([`ENV_IDEMPOTENCY_TABLE`]), if idempotent retries are offered.
+    pub idempotency_table: Option<String>,
 }
 
 impl IngestConfig {
     /// Reads the settings through `get` (the process environment in production).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
+            idempotency_table: get(ENV_IDEMPOTENCY_TABLE).filter(|t| !t.trim().is_empty()),
             queue_url: required(&get, ENV_QUEUE_URL)?,
             retry_after_seconds: parsed(
                 &get,

@@ -66,6 +66,18 @@ pub enum ApiError {
         /// Seconds for the `Retry-After` header.
         retry_after_seconds: u32,
     },
+    /// The `Idempotency-Key` header is malformed.
+    #[error("{0}")]
+    InvalidIdempotencyKey(String),
+    /// The key was already used with a different request body.
+    #[error("this Idempotency-Key was already used with a different request; use a new key for a new order")]
+    IdempotencyKeyReused,
+    /// A request with this key is still being processed.
+    #[error("a request with this Idempotency-Key is still in progress; retry after {retry_after_seconds} seconds")]
+    IdempotencyKeyInUse {
+        /// Seconds for the `Retry-After` header.
+        retry_after_seconds: u32,
+    },
     /// A failure that is our fault; the message never carries internal detail.
     #[error("internal error")]
     Internal,
@@ -78,7 +90,10 @@ impl ApiError {
             Self::InvalidJson(_)
             | Self::Validation(_)
             | Self::InvalidBody(_)
-            | Self::InvalidOrderId => 400,
+            | Self::InvalidOrderId
+            | Self::InvalidIdempotencyKey(_) => 400,
+            Self::IdempotencyKeyInUse { .. } => 409,
+            Self::IdempotencyKeyReused => 422,
             Self::OrderNotFound | Self::RouteNotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::StoreUnavailable { .. } => 503,
@@ -101,6 +116,9 @@ impl ApiError {
                 "service_unavailable"
             }
             Self::InvalidOrderId => "invalid_order_id",
+            Self::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInUse { .. } => "idempotency_key_in_use",
             Self::OrderNotFound | Self::RouteNotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Internal => "internal_error",
@@ -125,6 +143,9 @@ impl ApiError {
             }
             | Self::StoreUnavailable {
                 retry_after_seconds,
+            }
+            | Self::IdempotencyKeyInUse {
+                retry_after_seconds,
             } => extra.push((RETRY_AFTER, retry_after_seconds.to_string())),
             Self::MethodNotAllowed { allow, .. } => extra.push((ALLOW, (*allow).to_owned())),
             _ => {}
@@ -148,6 +169,16 @@ pub fn json_response(
     body: &impl Serialize,
     extra_headers: impl IntoIterator<Item = (HeaderName, String)>,
 ) -> ApiGatewayProxyResponse {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    raw_json_response(status, text, extra_headers)
+}
+
+/// A response whose JSON body is already serialized (a replayed idempotent answer).
+pub fn raw_json_response(
+    status: u16,
+    body: String,
+    extra_headers: impl IntoIterator<Item = (HeaderName, String)>,
+) -> ApiGatewayProxyResponse {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in extra_headers {
@@ -158,8 +189,6 @@ pub fn json_response(
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = i64::from(status);
     response.headers = headers;
-    response.body = Some(Body::Text(
-        serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
-    ));
+    response.body = Some(Body::Text(body));
     response
 }

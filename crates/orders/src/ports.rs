@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use crate::domain::{OrderId, QueuedOrder, StoredOrder};
+use crate::domain::{Fingerprint, IdempotencyKey, OrderId, QueuedOrder, StoredOrder};
 
 /// Why the queue did not take a message. Either way the order was not accepted and the
 /// client should retry later.
@@ -73,6 +73,86 @@ impl<T: OrderReader> OrderReader for &T {
     }
 }
 
+/// What ingest remembers about an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// The fingerprint of the request first sent with it.
+    pub fingerprint: Fingerprint,
+    /// The order id given to that request.
+    pub order_id: OrderId,
+    /// The 202 body, once the order is on the queue; `None` while in progress.
+    pub response: Option<String>,
+    /// When the request holding the key started (epoch milliseconds).
+    pub started_at_ms: i64,
+}
+
+/// The outcome of claiming a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free: this request owns it now.
+    Claimed,
+    /// The key is already known.
+    Existing(IdempotencyRecord),
+}
+
+/// Remembers idempotency keys for a while (a DynamoDB table with a TTL): put, get, update
+/// and delete on that table only.
+pub trait IdempotencyStore: Send + Sync {
+    /// Records `record` unless its key exists; returns the existing record otherwise.
+    fn claim(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Saves the response of a completed request.
+    fn complete(
+        &self,
+        key: &IdempotencyKey,
+        response: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets a key whose request failed before its order was queued, so a retry starts over.
+    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes over a key whose holder seems gone: succeeds only if it still started at
+    /// `previous_started_at_ms`.
+    fn take_over(
+        &self,
+        key: &IdempotencyKey,
+        previous_started_at_ms: i64,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl<T: IdempotencyStore> IdempotencyStore for std::sync::Arc<T> {
+    fn claim(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+        (**self).claim(record)
+    }
+    fn complete(
+        &self,
+        key: &IdempotencyKey,
+        response: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete(key, response)
+    }
+    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(key)
+    }
+    fn take_over(
+        &self,
+        key: &IdempotencyKey,
+        previous_started_at_ms: i64,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).take_over(key, previous_started_at_ms, now_ms)
+    }
+}
+
 impl<T: OrderQueue> OrderQueue for &T {
     fn enqueue(&self, order: &QueuedOrder) -> impl Future<Output = Result<(), QueueError>> + Send {
         (**self).enqueue(order)
@@ -109,5 +189,38 @@ impl<T: OrderReader> OrderReader for std::sync::Arc<T> {
         order_id: &OrderId,
     ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send {
         (**self).get(order_id)
+    }
+}
+
+/// No store (`None`) means no idempotency: every request claims its key afresh.
+impl<T: IdempotencyStore> IdempotencyStore for Option<T> {
+    async fn claim(&self, record: &IdempotencyRecord) -> Result<Claim, StoreError> {
+        match self {
+            Some(store) => store.claim(record).await,
+            None => Ok(Claim::Claimed),
+        }
+    }
+    async fn complete(&self, key: &IdempotencyKey, response: &str) -> Result<(), StoreError> {
+        match self {
+            Some(store) => store.complete(key, response).await,
+            None => Ok(()),
+        }
+    }
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        match self {
+            Some(store) => store.release(key).await,
+            None => Ok(()),
+        }
+    }
+    async fn take_over(
+        &self,
+        key: &IdempotencyKey,
+        previous_started_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Some(store) => store.take_over(key, previous_started_at_ms, now_ms).await,
+            None => Ok(false),
+        }
     }
 }

@@ -314,3 +314,56 @@ async fn writing_to_a_missing_table_is_unavailable() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(err.to_string().contains("ResourceNotFound"), "{err}");
 }
+
+#[tokio::test]
+async fn idempotency_records_are_claimed_once_completed_and_released() {
+    use orders::adapters::idempotency::DynamoIdempotencyStore;
+    use orders::domain::{Fingerprint, IdempotencyKey};
+    use orders::ports::{Claim, IdempotencyRecord, IdempotencyStore};
+
+    let moto = MotoServer::start();
+    let store = DynamoIdempotencyStore::from_sdk_config(&moto.sdk_config().await, "idempotency");
+    store.create_table_if_missing().await.unwrap();
+    let key = IdempotencyKey::parse("key-1").unwrap();
+    let record = IdempotencyRecord {
+        key: key.clone(),
+        fingerprint: Fingerprint::of(b"body"),
+        order_id: OrderId::new_v7(),
+        response: None,
+        started_at_ms: 1_000,
+    };
+    assert_eq!(store.claim(&record).await.unwrap(), Claim::Claimed);
+    let other = IdempotencyRecord {
+        order_id: OrderId::new_v7(),
+        started_at_ms: 2_000,
+        ..record.clone()
+    };
+    assert_eq!(
+        store.claim(&other).await.unwrap(),
+        Claim::Existing(record.clone()),
+        "the first claim wins"
+    );
+
+    assert!(
+        !store.take_over(&key, 999, 3_000).await.unwrap(),
+        "only from the start time it saw"
+    );
+    assert!(store.take_over(&key, 1_000, 3_000).await.unwrap());
+    store.complete(&key, r#"{"order_id":"x"}"#).await.unwrap();
+    let Claim::Existing(done) = store.claim(&other).await.unwrap() else {
+        panic!("key is known")
+    };
+    assert_eq!(done.response.as_deref(), Some(r#"{"order_id":"x"}"#));
+    assert_eq!(done.started_at_ms, 3_000);
+    assert!(
+        !store.take_over(&key, 3_000, 4_000).await.unwrap(),
+        "a completed key is never taken over"
+    );
+
+    store.release(&key).await.unwrap();
+    assert_eq!(
+        store.claim(&other).await.unwrap(),
+        Claim::Claimed,
+        "a released key starts over"
+    );
+}

@@ -188,25 +188,81 @@ fn walk_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// The actions a statement allows and the resource (a `!GetAtt`) it allows them on.
+type Grant<'a> = (Vec<&'a str>, &'a str);
+
+/// (actions, resource) of each statement.
+fn grants(statement: &Value) -> (Vec<String>, Option<String>) {
+    let actions = match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        other => panic!("unexpected Action {other:?}"),
+    };
+    (actions, get_att(&statement["Resource"]))
+}
+
 #[test]
-fn each_function_gets_only_its_one_action_on_its_own_resource() {
+fn each_function_gets_only_the_actions_it_needs_on_its_own_resources() {
     let template = template();
-    for (function, action, resource) in [
-        ("IngestFunction", "sqs:SendMessage", "OrdersQueue.Arn"),
-        ("WorkerFunction", "dynamodb:PutItem", "OrdersTable.Arn"),
-        ("StatusFunction", "dynamodb:GetItem", "OrdersTable.Arn"),
-    ] {
+    let expected: [(&str, Vec<Grant>); 3] = [
+        (
+            "IngestFunction",
+            vec![
+                (vec!["sqs:SendMessage"], "OrdersQueue.Arn"),
+                (
+                    vec![
+                        "dynamodb:PutItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                    ],
+                    "IdempotencyTable.Arn",
+                ),
+            ],
+        ),
+        (
+            "WorkerFunction",
+            vec![(vec!["dynamodb:PutItem"], "OrdersTable.Arn")],
+        ),
+        (
+            "StatusFunction",
+            vec![(vec!["dynamodb:GetItem"], "OrdersTable.Arn")],
+        ),
+    ];
+    for (function, wanted) in expected {
         let statements = statements(&template, function);
-        assert_eq!(statements.len(), 1, "{function}: {statements:?}");
-        let s = &statements[0];
-        assert_eq!(s["Effect"], "Allow");
-        assert_eq!(s["Action"].as_str(), Some(action), "{function}");
-        assert_eq!(
-            get_att(&s["Resource"]).as_deref(),
-            Some(resource),
-            "{function}"
-        );
+        assert_eq!(statements.len(), wanted.len(), "{function}: {statements:?}");
+        for (statement, (actions, resource)) in statements.iter().zip(wanted) {
+            assert_eq!(statement["Effect"], "Allow");
+            let (got_actions, got_resource) = grants(statement);
+            assert_eq!(got_actions, actions, "{function}");
+            assert_eq!(got_resource.as_deref(), Some(resource), "{function}");
+        }
     }
+}
+
+#[test]
+fn the_idempotency_table_expires_its_keys() {
+    let template = template();
+    let table = template.properties("IdempotencyTable").unwrap();
+    assert_eq!(table["KeySchema"][0]["AttributeName"], "idempotency_key");
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        "expires_at"
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"],
+        Value::Bool(true)
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], Value::Bool(true));
+    let ingest = &template.properties("IngestFunction").unwrap()["Environment"]["Variables"];
+    assert_eq!(
+        ref_name(&ingest[orders::config::ENV_IDEMPOTENCY_TABLE]),
+        Some("IdempotencyTable")
+    );
 }
 
 #[test]

@@ -10,14 +10,18 @@ compile_error!("ingest turns a panic into a 500 with catch_unwind: build with pa
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::header::{CONTENT_TYPE, LOCATION};
+use aws_lambda_events::http::HeaderName;
 use base64::Engine as _;
 use futures::FutureExt as _;
-use orders::domain::{NewOrder, OrderId};
-use orders::http::{json_response, ApiError};
-use orders::ports::{OrderQueue, QueueError};
+use orders::domain::{Fingerprint, IdempotencyKey, NewOrder, OrderId};
+use orders::http::{raw_json_response, ApiError};
+use orders::ports::{
+    Claim, IdempotencyRecord, IdempotencyStore, OrderQueue, QueueError, StoreError,
+};
 use serde::Serialize;
 
 /// Largest accepted request body, in bytes (after base64 decoding).
@@ -65,23 +69,72 @@ pub struct Accepted {
     pub debug: CounterSnapshot,
 }
 
-/// The ingest handler over any [`OrderQueue`].
+/// How long a request may hold an idempotency key before a retry may take the key over
+/// (well above the function timeout, so a live request is never overtaken).
+pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(30);
+
+/// Name of the request header carrying the idempotency key.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// Marks a replayed answer to a retried idempotent request.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// No idempotency store: the `Idempotency-Key` header is ignored (tests, and deployments
+/// that choose not to offer idempotent retries).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoIdempotency;
+
+impl IdempotencyStore for NoIdempotency {
+    async fn claim(&self, _record: &IdempotencyRecord) -> Result<Claim, StoreError> {
+        Ok(Claim::Claimed)
+    }
+    async fn complete(&self, _key: &IdempotencyKey, _response: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn release(&self, _key: &IdempotencyKey) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn take_over(&self, _: &IdempotencyKey, _: i64, _: i64) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+}
+
+/// The ingest handler over any [`OrderQueue`] and [`IdempotencyStore`].
 #[derive(Debug)]
-pub struct Ingest<Q> {
+pub struct Ingest<Q, I = NoIdempotency> {
     queue: Q,
+    idempotency: I,
     counters: Counters,
     retry_after_seconds: u32,
 }
 
-impl<Q: OrderQueue> Ingest<Q> {
+impl<Q: OrderQueue> Ingest<Q, NoIdempotency> {
     /// A handler sending to `queue`, answering 503 with `Retry-After: retry_after_seconds`
     /// when the queue does not take an order.
     pub fn new(queue: Q, retry_after_seconds: u32) -> Self {
         Self {
             queue,
+            idempotency: NoIdempotency,
             counters: Counters::default(),
             retry_after_seconds,
         }
+    }
+}
+
+impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
+    /// The same handler, remembering `Idempotency-Key`s in `store`.
+    pub fn with_idempotency<J: IdempotencyStore>(self, store: J) -> Ingest<Q, J> {
+        Ingest {
+            queue: self.queue,
+            idempotency: store,
+            counters: self.counters,
+            retry_after_seconds: self.retry_after_seconds,
+        }
+    }
+
+    /// The idempotency store.
+    pub fn idempotency(&self) -> &I {
+        &self.idempotency
     }
 
     /// This instance's counters.
@@ -124,10 +177,96 @@ impl<Q: OrderQueue> Ingest<Q> {
     ) -> Result<ApiGatewayProxyResponse, ApiError> {
         check_content_type(request)?;
         let body = decode_body(request)?;
+        let key = idempotency_key(request)?;
         let order = NewOrder::parse_json(&body)?;
         self.counters.validated.fetch_add(1, Ordering::Relaxed);
 
-        let order_id = OrderId::new_v7();
+        let Some(key) = key else {
+            let (order_id, body) = self.enqueue(order, OrderId::new_v7()).await?;
+            return Ok(accepted(order_id, body, false));
+        };
+        let record = IdempotencyRecord {
+            key: key.clone(),
+            fingerprint: Fingerprint::of(&body),
+            order_id: OrderId::new_v7(),
+            response: None,
+            started_at_ms: now_ms(),
+        };
+        match self
+            .idempotency
+            .claim(&record)
+            .await
+            .map_err(|e| self.unavailable(&e))?
+        {
+            Claim::Claimed => self.enqueue_holding(&key, order, record.order_id).await,
+            Claim::Existing(existing) if existing.fingerprint != record.fingerprint => {
+                tracing::info!(order_id = %existing.order_id, "idempotency key reused with a different body");
+                Err(ApiError::IdempotencyKeyReused)
+            }
+            Claim::Existing(IdempotencyRecord {
+                order_id,
+                response: Some(body),
+                ..
+            }) => {
+                tracing::info!(%order_id, "idempotent retry: replaying the first answer");
+                Ok(accepted(order_id, body, true))
+            }
+            Claim::Existing(existing) => {
+                let held_for = record.started_at_ms - existing.started_at_ms;
+                let in_use = ApiError::IdempotencyKeyInUse {
+                    retry_after_seconds: 1,
+                };
+                if held_for < IDEMPOTENCY_LEASE.as_millis() as i64 {
+                    return Err(in_use);
+                }
+                let took_over = self
+                    .idempotency
+                    .take_over(&key, existing.started_at_ms, record.started_at_ms)
+                    .await
+                    .map_err(|e| self.unavailable(&e))?;
+                if !took_over {
+                    return Err(in_use);
+                }
+                // The first attempt stopped after claiming the key: finish its work with
+                // its order id (a duplicate message is stored once by the worker).
+                tracing::warn!(order_id = %existing.order_id, "taking over an abandoned idempotency key");
+                self.enqueue_holding(&key, order, existing.order_id).await
+            }
+        }
+    }
+
+    /// Enqueues while holding `key`: completes the key with the answer, or releases it when
+    /// the order could not be queued, so a retry starts over.
+    async fn enqueue_holding(
+        &self,
+        key: &IdempotencyKey,
+        order: NewOrder,
+        order_id: OrderId,
+    ) -> Result<ApiGatewayProxyResponse, ApiError> {
+        match self.enqueue(order, order_id).await {
+            Ok((order_id, body)) => {
+                if let Err(e) = self.idempotency.complete(key, &body).await {
+                    // The order is queued; a retry will find the key in progress, wait out
+                    // the lease, and re-send the same order id (stored once).
+                    tracing::warn!(%order_id, error = %e, "could not record the idempotent answer");
+                }
+                Ok(accepted(order_id, body, false))
+            }
+            Err(error) => {
+                if let Err(e) = self.idempotency.release(key).await {
+                    tracing::warn!(%order_id, error = %e, "could not release the idempotency key; it frees itself after the lease");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Puts the order on the queue; returns its id and the 202 body.
+    async fn enqueue(
+        &self,
+        order: NewOrder,
+        order_id: OrderId,
+    ) -> Result<(OrderId, String), ApiError> {
         let queued = order.accept(order_id, chrono::Utc::now());
         if let Err(error) = self.queue.enqueue(&queued).await {
             let kind = match error {
@@ -141,17 +280,51 @@ impl<Q: OrderQueue> Ingest<Q> {
         }
         self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%order_id, items = queued.items.len(), "order accepted and queued");
-
         let body = Accepted {
             order_id,
             status: "queued",
             debug: self.counters.snapshot(),
         };
-        Ok(json_response(
-            202,
-            &body,
-            [(LOCATION, format!("/orders/{order_id}"))],
-        ))
+        let text = serde_json::to_string(&body).map_err(|_| ApiError::Internal)?;
+        Ok((order_id, text))
+    }
+
+    fn unavailable(&self, error: &StoreError) -> ApiError {
+        tracing::warn!(error = %error, "idempotency store unavailable");
+        ApiError::ServiceUnavailable {
+            retry_after_seconds: self.retry_after_seconds,
+        }
+    }
+}
+
+/// The 202 answer: `Location`, and `Idempotent-Replayed: true` on a replay.
+fn accepted(order_id: OrderId, body: String, replayed: bool) -> ApiGatewayProxyResponse {
+    let mut headers = vec![(LOCATION, format!("/orders/{order_id}"))];
+    if replayed {
+        headers.push((HeaderName::from_static(REPLAYED_HEADER), "true".to_owned()));
+    }
+    raw_json_response(202, body, headers)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The `Idempotency-Key` header, if any.
+fn idempotency_key(request: &ApiGatewayProxyRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    match request.headers.get(IDEMPOTENCY_KEY_HEADER) {
+        None => Ok(None),
+        Some(value) => {
+            let text = value.to_str().map_err(|_| {
+                ApiError::InvalidIdempotencyKey("Idempotency-Key must be visible ASCII".into())
+            })?;
+            IdempotencyKey::parse(text)
+                .map(Some)
+                .map_err(ApiError::InvalidIdempotencyKey)
+        }
     }
 }
 

@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::domain::{OrderId, QueuedOrder, StoredOrder};
-use crate::ports::{OrderQueue, OrderReader, OrderStore, PutOutcome, QueueError, StoreError};
+use crate::domain::{IdempotencyKey, OrderId, QueuedOrder, StoredOrder};
+use crate::ports::{
+    Claim, IdempotencyRecord, IdempotencyStore, OrderQueue, OrderReader, OrderStore, PutOutcome,
+    QueueError, StoreError,
+};
 
 /// A failure an in-memory adapter can be told to produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +128,83 @@ impl OrderReader for InMemoryStore {
             Some(Fault::Unavailable) => Err(StoreError::Unavailable("injected outage".into())),
             Some(Fault::Panic) => panic!("injected panic in InMemoryStore::get"),
             None => Ok(self.orders.lock().unwrap().get(order_id).cloned()),
+        }
+    }
+}
+
+/// Idempotency records in memory, with the same conditional semantics as the table.
+#[derive(Debug, Default)]
+pub struct InMemoryIdempotency {
+    records: Mutex<HashMap<String, IdempotencyRecord>>,
+    fault: Mutex<Option<Fault>>,
+}
+
+impl InMemoryIdempotency {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every following call fail with `fault` (or succeed with `None`).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    /// The record of `key`.
+    pub fn get(&self, key: &IdempotencyKey) -> Option<IdempotencyRecord> {
+        self.records.lock().unwrap().get(key.as_str()).cloned()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        match self.fault.lock().unwrap().clone() {
+            Some(Fault::Throttle) => Err(StoreError::Throttled("injected throttle".into())),
+            Some(Fault::Unavailable) => Err(StoreError::Unavailable("injected outage".into())),
+            Some(Fault::Panic) => panic!("injected panic in InMemoryIdempotency"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl IdempotencyStore for InMemoryIdempotency {
+    async fn claim(&self, record: &IdempotencyRecord) -> Result<Claim, StoreError> {
+        self.check()?;
+        let mut records = self.records.lock().unwrap();
+        match records.get(record.key.as_str()) {
+            Some(existing) => Ok(Claim::Existing(existing.clone())),
+            None => {
+                records.insert(record.key.as_str().to_owned(), record.clone());
+                Ok(Claim::Claimed)
+            }
+        }
+    }
+
+    async fn complete(&self, key: &IdempotencyKey, response: &str) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(r) = self.records.lock().unwrap().get_mut(key.as_str()) {
+            r.response = Some(response.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        self.check()?;
+        self.records.lock().unwrap().remove(key.as_str());
+        Ok(())
+    }
+
+    async fn take_over(
+        &self,
+        key: &IdempotencyKey,
+        previous_started_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        match self.records.lock().unwrap().get_mut(key.as_str()) {
+            Some(r) if r.started_at_ms == previous_started_at_ms && r.response.is_none() => {
+                r.started_at_ms = now_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 }

@@ -9,6 +9,9 @@ pub mod sqs;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 
+#[cfg(feature = "dynamodb")]
+pub mod idempotency;
+
 #[cfg(any(feature = "sqs", feature = "dynamodb"))]
 mod sdk_error {
     use aws_smithy_runtime_api::client::result::SdkError;
