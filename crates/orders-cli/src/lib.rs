@@ -13,6 +13,7 @@ pub mod api;
 pub mod pipeline;
 pub mod poller;
 pub mod queue;
+pub mod reconcile;
 pub mod settings;
 pub mod stack;
 pub mod table;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use orders::adapters::faults::FaultConfig;
 use orders_cli::pipeline::{self, AwsTarget, LocalOptions};
 use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
 use orders_cli::queue::sqs::SqsQueues;
@@ -144,6 +145,24 @@ struct LocalArgs {
     /// Worker safety margin before its deadline (template: DeadlineMarginMs).
     #[arg(long)]
     deadline_margin_ms: Option<u64>,
+    /// Fault injection: share (0-1) of writes failed as a worker error.
+    #[arg(long, default_value_t = 0.0)]
+    fault_failure_rate: f64,
+    /// Fault injection: share (0-1) of writes that panic.
+    #[arg(long, default_value_t = 0.0)]
+    fault_panic_rate: f64,
+    /// Fault injection: share (0-1) of writes answered as DynamoDB throttling.
+    #[arg(long, default_value_t = 0.0)]
+    fault_throttle_rate: f64,
+    /// Fault injection: share (0-1) of writes answered as a DynamoDB error.
+    #[arg(long, default_value_t = 0.0)]
+    fault_error_rate: f64,
+    /// Fault injection: share (0-1) of orders the embedded queue delivers twice.
+    #[arg(long, default_value_t = 0.0)]
+    fault_duplicate_rate: f64,
+    /// Fault injection: extra delay before each write (250 or 100-900 ms).
+    #[arg(long, default_value = "0")]
+    fault_extra_delay_ms: String,
     /// Run even with settings that break the timing rules (warns instead of refusing).
     #[arg(long)]
     allow_unsafe_settings: bool,
@@ -244,6 +263,7 @@ async fn local(mut args: LocalArgs) -> anyhow::Result<()> {
         aws: args.target.aws_target()?,
         enforce_timing_rules: !args.allow_unsafe_settings,
         store_fault: None,
+        faults: fault_config(&args)?,
     })
     .await?;
     eprintln!("orders local is running\n{}", running.describe());
@@ -278,6 +298,23 @@ async fn local(mut args: LocalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn fault_config(args: &LocalArgs) -> anyhow::Result<FaultConfig> {
+    let values = [
+        ("FAULT_FAILURE_RATE", args.fault_failure_rate.to_string()),
+        ("FAULT_PANIC_RATE", args.fault_panic_rate.to_string()),
+        ("FAULT_THROTTLE_RATE", args.fault_throttle_rate.to_string()),
+        ("FAULT_ERROR_RATE", args.fault_error_rate.to_string()),
+        (
+            "FAULT_DUPLICATE_RATE",
+            args.fault_duplicate_rate.to_string(),
+        ),
+        ("FAULT_EXTRA_DELAY_MS", args.fault_extra_delay_ms.clone()),
+    ];
+    Ok(FaultConfig::from_lookup(|k| {
+        values.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })?)
+}
+
 async fn dlq(action: DlqAction) -> anyhow::Result<()> {
     let target = match &action {
         DlqAction::List { target, .. } | DlqAction::Redrive { target } => target.clone(),
@@ -301,6 +338,7 @@ async fn dlq(action: DlqAction) -> anyhow::Result<()> {
                 max_receive_count: settings.pipeline.max_receive_count,
                 retention: settings.retention,
                 dlq_retention: settings.dlq_retention,
+                duplicate_rate: 0.0,
             },
         )?;
         run_dlq(&ops, action).await

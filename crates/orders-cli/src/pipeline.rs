@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use ingest::Ingest;
 use orders::adapters::dynamodb::DynamoOrderStore;
-use orders::adapters::faults::{FaultyStore, StoreFaultRule};
+use orders::adapters::faults::{FaultConfig, FaultyStore, StoreFaultRule};
 use orders::adapters::idempotency::DynamoIdempotencyStore;
 use orders::adapters::sqs::SqsOrderQueue;
 use orders::domain::QueuedOrder;
@@ -69,6 +69,8 @@ pub struct LocalOptions {
     pub enforce_timing_rules: bool,
     /// Make chosen table writes fail (fault injection at the adapter boundary).
     pub store_fault: Option<StoreFaultRule>,
+    /// Random faults at the adapter boundary (off by default).
+    pub faults: FaultConfig,
 }
 
 impl std::fmt::Debug for LocalOptions {
@@ -93,6 +95,7 @@ impl LocalOptions {
             aws: None,
             enforce_timing_rules: true,
             store_fault: None,
+            faults: FaultConfig::default(),
         })
     }
 }
@@ -106,6 +109,8 @@ pub struct LocalPipeline {
     table: Option<LocalTable>,
     stats: StatsFn,
     described: String,
+    sdk: aws_config::SdkConfig,
+    table_name: String,
 }
 
 type StatsFn =
@@ -120,6 +125,16 @@ impl LocalPipeline {
     /// What was started and where, for the console.
     pub fn describe(&self) -> &str {
         &self.described
+    }
+
+    /// The SDK configuration of the table (Dynoxide locally).
+    pub fn table_sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.sdk
+    }
+
+    /// The orders table's name.
+    pub fn table_name(&self) -> &str {
+        &self.table_name
     }
 
     /// Every counter: ingest, queue, DLQ, stored orders, poller.
@@ -213,6 +228,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
                     max_receive_count: s.max_receive_count,
                     retention: options.settings.retention,
                     dlq_retention: options.settings.dlq_retention,
+                    duplicate_rate: options.faults.duplicate_rate,
                 },
             )?;
             let where_ = if options.in_memory {
@@ -291,11 +307,12 @@ where
     let store = DynamoOrderStore::from_sdk_config(&sdk, &table_name);
     let ingest = Arc::new(Ingest::new(queue.clone(), 2).with_idempotency(idempotency));
     let status = Arc::new(Status::new(store.clone(), 2));
-    let faulty = FaultyStore::new(store, options.store_fault.clone());
+    let faulty = FaultyStore::new(store, options.faults, options.store_fault.clone());
     let worker = Arc::new(Worker::new(faulty, s.processing_delay, s.deadline_margin));
     let counters = Arc::new(PollerCounters::default());
 
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table_name_for_view = table_name.clone();
     let stats: StatsFn = {
         let (ingest, queue, counters) = (ingest.clone(), queue.clone(), counters.clone());
         Arc::new(move || {
@@ -371,5 +388,7 @@ where
         table,
         stats,
         described,
+        sdk,
+        table_name: table_name_for_view,
     })
 }

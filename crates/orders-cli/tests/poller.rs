@@ -149,3 +149,47 @@ async fn long_polling_wakes_on_a_send() {
         "woken by the send, not by the 20 s timeout"
     );
 }
+
+#[test]
+fn reconciliation_sorts_every_accepted_order() {
+    use orders_cli::queue::DeadLetter;
+    use orders_cli::reconcile::Reconciliation;
+    let ids: Vec<String> = (0..6).map(|i| format!("o{i}")).collect();
+    let dead = |id: Option<&str>| DeadLetter {
+        message_id: "m".into(),
+        order_id: id.map(str::to_owned),
+        receive_count: Some(5),
+        body: String::new(),
+    };
+    let stored = vec![
+        "o0".to_owned(),
+        "o1".to_owned(),
+        "o1".to_owned(),
+        "o2".to_owned(),
+    ];
+    let report = Reconciliation::compute(
+        &ids,
+        &stored,
+        &[
+            dead(Some("o2")),
+            dead(Some("o3")),
+            dead(Some("o3")),
+            dead(None),
+            dead(Some("zz")),
+        ],
+    );
+    assert_eq!(report.accepted, 6);
+    assert_eq!(report.stored, 3);
+    assert_eq!(report.duplicated, 1, "o1 came back twice from the scan");
+    assert_eq!(
+        report.dlq_copies_of_stored, 1,
+        "o2 is stored and has a dead copy"
+    );
+    assert_eq!(report.dead_lettered, 1, "o3");
+    assert_eq!(report.missing, 2, "o4, o5");
+    assert_eq!(
+        report.other_dead_letters, 2,
+        "the poison message and an unknown id"
+    );
+    assert!(!report.is_clean());
+}

@@ -79,3 +79,77 @@ fn ingest_config_requires_queue_url() {
             .is_err()
     );
 }
+
+#[test]
+fn fault_injection_is_off_by_default_and_validated() {
+    use orders::adapters::faults::FaultConfig;
+    let off = FaultConfig::from_lookup(env(&[])).unwrap();
+    assert!(off.is_off());
+    let on = FaultConfig::from_lookup(env(&[
+        ("FAULT_FAILURE_RATE", "0.2"),
+        ("FAULT_EXTRA_DELAY_MS", "10-20"),
+        ("FAULT_DUPLICATE_RATE", "0.1"),
+    ]))
+    .unwrap();
+    assert_eq!(on.failure_rate, 0.2);
+    assert_eq!(on.extra_delay, DelaySpec::Range(10, 20));
+    assert!(!on.is_off());
+    for (name, bad) in [
+        ("FAULT_PANIC_RATE", "1.5"),
+        ("FAULT_THROTTLE_RATE", "-0.1"),
+        ("FAULT_ERROR_RATE", "often"),
+        ("FAULT_EXTRA_DELAY_MS", "9-1"),
+    ] {
+        let err = FaultConfig::from_lookup(env(&[(name, bad)])).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn faulty_store_injects_exactly_what_is_configured() {
+    use orders::adapters::faults::{FaultConfig, FaultyStore};
+    use orders::adapters::memory::InMemoryStore;
+    use orders::domain::{NewOrder, OrderId, StoredOrder};
+    use orders::ports::{OrderStore, StoreError};
+    let order = || {
+        let q = NewOrder::parse_json(br#"{"email":"a@b.co","items":[{"sku":"S","qty":1}]}"#)
+            .unwrap()
+            .accept(OrderId::new_v7(), chrono::Utc::now());
+        StoredOrder::processed(q, chrono::Utc::now(), 1, 1)
+    };
+    let always_throttle = FaultyStore::new(
+        InMemoryStore::new(),
+        FaultConfig {
+            throttle_rate: 1.0,
+            ..Default::default()
+        },
+        None,
+    );
+    assert!(matches!(
+        always_throttle.put_new(&order()).await,
+        Err(StoreError::Throttled(_))
+    ));
+    assert!(always_throttle.inner().is_empty());
+    let off = FaultyStore::new(InMemoryStore::new(), FaultConfig::default(), None);
+    for _ in 0..100 {
+        off.put_new(&order()).await.unwrap();
+    }
+    assert_eq!(off.inner().len(), 100);
+    fastrand::seed(7);
+    let fifth = FaultyStore::new(
+        InMemoryStore::new(),
+        FaultConfig {
+            failure_rate: 0.2,
+            ..Default::default()
+        },
+        None,
+    );
+    let mut failed = 0;
+    for _ in 0..2000 {
+        failed += usize::from(fifth.put_new(&order()).await.is_err());
+    }
+    assert!(
+        (300..=500).contains(&failed),
+        "about 20% of 2000 writes fail: {failed}"
+    );
+}

@@ -3,6 +3,7 @@
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use orders::adapters::dynamodb::DynamoOrderStore;
+use orders::adapters::faults::{FaultConfig, FaultyStore};
 use orders::config::{sdk_config, WorkerConfig};
 use worker::{deadline_from_ms, Worker};
 
@@ -12,6 +13,8 @@ async fn main() -> Result<(), Error> {
     let config = WorkerConfig::from_env()?;
     let store = DynamoOrderStore::from_sdk_config(&sdk_config().await, config.table_name);
     store.warm_up().await;
+    // Off unless FAULT_* variables are set (fault injection at the adapter boundary).
+    let store = FaultyStore::new(store, FaultConfig::from_env()?, None);
     let worker = &Worker::new(store, config.delay, config.deadline_margin);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline_from_ms(event.context.deadline);

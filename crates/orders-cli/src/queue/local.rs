@@ -26,7 +26,7 @@ const MAIN: &str = "main";
 const DLQ: &str = "dlq";
 
 /// Behaviour of the embedded queue pair (defaults come from `template.yaml`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LocalQueueConfig {
     /// How long a received message stays hidden.
     pub visibility_timeout: Duration,
@@ -36,6 +36,8 @@ pub struct LocalQueueConfig {
     pub retention: Duration,
     /// How long the dead-letter queue keeps a message.
     pub dlq_retention: Duration,
+    /// Share of sends stored twice, to exercise at-least-once delivery (fault injection).
+    pub duplicate_rate: f64,
 }
 
 impl Default for LocalQueueConfig {
@@ -45,6 +47,7 @@ impl Default for LocalQueueConfig {
             max_receive_count: 5,
             retention: Duration::from_secs(4 * 24 * 3600),
             dlq_retention: Duration::from_secs(14 * 24 * 3600),
+            duplicate_rate: 0.0,
         }
     }
 }
@@ -134,15 +137,27 @@ impl LocalQueue {
     pub fn send_raw(&self, body: &str, order_id: Option<&str>) -> Result<String, QueueOpError> {
         let message_id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
-        self.conn
-            .lock()
-            .unwrap()
-            .execute(
+        let copies = if fastrand::f64() < self.config.duplicate_rate {
+            2
+        } else {
+            1
+        };
+        let conn = self.conn.lock().unwrap();
+        for copy in 0..copies {
+            // A duplicate delivery is a second message with the same body and attributes.
+            let id = if copy == 0 {
+                message_id.clone()
+            } else {
+                uuid::Uuid::new_v4().to_string()
+            };
+            conn.execute(
                 "INSERT INTO messages (queue, message_id, body, order_id, sent_at_ms, visible_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![MAIN, message_id, body, order_id, now],
+                params![MAIN, id, body, order_id, now],
             )
             .map_err(err)?;
+        }
+        drop(conn);
         self.sends.send_modify(|n| *n += 1);
         Ok(message_id)
     }
