@@ -313,3 +313,24 @@ async fn deadlines_are_read_as_epoch_ms_or_as_the_emulators_relative_ms() {
     let past = worker::deadline_from_ms(now_ms - 5_000) - Instant::now();
     assert_eq!(past, Duration::ZERO);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_same_message_in_two_concurrent_invocations_is_stored_once() {
+    // SQS at-least-once: two pollers may hand the same message to two invocations at once.
+    let store = SlowStore::default();
+    let worker = Worker::new(&store, DelaySpec::None, MARGIN);
+    let body = order().to_message_body();
+    let (first, second) = (
+        batch(vec![record("m-1", &body, 1)]),
+        batch(vec![record("m-1-copy", &body, 1)]),
+    );
+    let (a, b) = tokio::join!(
+        worker.handle_batch_with_summary(&first, far_deadline()),
+        worker.handle_batch_with_summary(&second, far_deadline())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.0.batch_item_failures.is_empty() && b.0.batch_item_failures.is_empty());
+    assert_eq!(a.1.stored + b.1.stored, 1);
+    assert_eq!(a.1.duplicates + b.1.duplicates, 1);
+    assert_eq!(store.inner.len(), 1);
+}
