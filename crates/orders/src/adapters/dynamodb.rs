@@ -68,43 +68,7 @@ impl DynamoOrderStore {
     /// Creates the orders table (key `order_id`, on-demand) unless it exists: for the local
     /// pipeline and the tests; in AWS the template owns the table.
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        };
-        if self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let invalid =
-            |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
-        self.client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(PARTITION_KEY)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(invalid)?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(PARTITION_KEY)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(invalid)?,
-            )
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(())
+        create_keyed_table(&self.client, &self.table, PARTITION_KEY).await
     }
 
     /// Opens the connection during init for a reader: a `GetItem` of an id no order can
@@ -165,7 +129,9 @@ impl OrderReader for DynamoOrderStore {
     }
 }
 
-fn classify<E, R>(err: &SdkError<E, R>) -> StoreError
+/// A DynamoDB error as a [`StoreError`]: throttling codes are `Throttled`, the rest
+/// `Unavailable`. Shared by every DynamoDB adapter.
+pub(crate) fn classify<E, R>(err: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -182,4 +148,48 @@ impl DynamoOrderStore {
     pub fn from_sdk_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(config), table)
     }
+}
+
+/// Creates an on-demand table with the string partition key `key` unless it exists (local
+/// pipeline and tests; in AWS the template owns the tables). Shared by every DynamoDB adapter.
+pub(crate) async fn create_keyed_table(
+    client: &Client,
+    table: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(invalid)?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(invalid)?,
+        )
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(())
 }

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::describe;
+use super::dynamodb::{classify, create_keyed_table};
 use crate::domain::{Fingerprint, IdempotencyKey, OrderId};
 use crate::ports::{Claim, IdempotencyRecord, IdempotencyStore, StoreError};
 
@@ -24,22 +24,6 @@ pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 pub struct DynamoIdempotencyStore {
     client: Client,
     table: String,
-}
-
-fn classify<E, R>(err: &SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let text = describe(err);
-    match err.code() {
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded",
-        ) => StoreError::Throttled(text),
-        _ => StoreError::Unavailable(text),
-    }
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -71,43 +55,7 @@ impl DynamoIdempotencyStore {
     /// Creates the table unless it exists (local pipeline and tests; in AWS the template
     /// owns it, with the TTL on `expires_at`).
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        };
-        if self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        let invalid =
-            |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
-        self.client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(IDEMPOTENCY_KEY)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(invalid)?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(IDEMPOTENCY_KEY)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(invalid)?,
-            )
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(())
+        create_keyed_table(&self.client, &self.table, IDEMPOTENCY_KEY).await
     }
 
     async fn read(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
