@@ -5,12 +5,14 @@
 //! - [`adapters`]: those capabilities over SQS and DynamoDB, and in memory for tests.
 //! - [`http`]: the single mapping from errors to API responses.
 //! - [`config`]: settings from the environment and the shared AWS SDK configuration.
+//! - [`metrics`]: business metric names and their CloudWatch EMF output.
 //! - [`telemetry`]: log set-up.
 
 pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod ports;
 pub mod telemetry;
 #[cfg(feature = "template")]
