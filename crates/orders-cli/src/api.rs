@@ -1,9 +1,9 @@
 //! The local API: the deployed API's routes, each HTTP request turned into the same API
 //! Gateway REST proxy event and handed to the same handler as in Lambda.
 //!
-//! Like API Gateway, it applies the request model before the function runs: a body that
-//! is not a JSON object with the model's required fields is answered 400
-//! `validation_failed` (the template's `BAD_REQUEST_BODY` gateway response).
+//! Like API Gateway, it applies the request model before the function runs: a JSON body
+//! that does not conform to `openapi.yaml`'s `Order` schema (the template's model) is
+//! answered 400 `validation_failed` (the template's `BAD_REQUEST_BODY` gateway response).
 
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ use orders::ports::{IdempotencyStore, OrderQueue, OrderReader};
 use serde_json::json;
 use status::Status;
 
+use crate::openapi::RequestValidator;
+
 /// API Gateway's own payload limit (10 MB); the ingest function enforces its smaller one.
 pub const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -32,8 +34,8 @@ pub struct Gateway<Q, I, R> {
     pub ingest: Arc<Ingest<Q, I>>,
     /// The status handler (`GET /orders/{order_id}`).
     pub status: Arc<Status<R>>,
-    /// The request model's required fields.
-    pub required_fields: Vec<String>,
+    /// The request model (`openapi.yaml`'s `Order` schema).
+    pub validator: Arc<RequestValidator>,
     /// `GET /_local/stats`.
     pub stats:
         Arc<dyn Fn() -> futures::future::BoxFuture<'static, serde_json::Value> + Send + Sync>,
@@ -147,7 +149,7 @@ where
                     .starts_with("application/json")
             });
             if is_json {
-                if let Some(rejection) = model_check(&bytes, &gateway.required_fields) {
+                if let Some(rejection) = model_check(&bytes, &gateway.validator) {
                     return to_http(rejection);
                 }
             }
@@ -165,34 +167,13 @@ where
     to_http(response)
 }
 
-/// API Gateway's request validation against the model: the body must be a JSON object
-/// holding every required field. The answer mirrors the template's `BAD_REQUEST_BODY`.
-fn model_check(body: &[u8], required: &[String]) -> Option<ApiGatewayProxyResponse> {
-    let missing: Vec<&str> = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(map)) => required
-            .iter()
-            .filter(|f| !map.contains_key(f.as_str()))
-            .map(String::as_str)
-            .collect(),
-        _ => {
-            return Some(json_response(
-                400,
-                &json!({"error": "validation_failed", "message": "Invalid request body"}),
-                [],
-            ))
-        }
+/// API Gateway's request validation against the model. The answer mirrors the
+/// template's `BAD_REQUEST_BODY` gateway response.
+fn model_check(body: &[u8], validator: &RequestValidator) -> Option<ApiGatewayProxyResponse> {
+    let message = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => validator.check(&value).err()?,
+        Err(_) => "Invalid request body".to_owned(),
     };
-    if missing.is_empty() {
-        return None;
-    }
-    let message = format!(
-        "[object has missing required properties ({})]",
-        missing
-            .iter()
-            .map(|f| format!("\"{f}\""))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
     Some(json_response(
         400,
         &json!({"error": "validation_failed", "message": message}),

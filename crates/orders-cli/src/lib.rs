@@ -6,10 +6,12 @@
 //! - [`queue`]: the embedded SQS-like queue, and SQS itself, behind one interface.
 //! - [`poller`]: Lambda's SQS event source mapping.
 //! - [`table`]: Dynoxide served in-process.
+//! - [`openapi`]: `openapi.yaml`, the request schema the local API validates against.
 //! - [`settings`]: defaults from `template.yaml`.
 //! - [`stack`]: a deployed stack's outputs (`--stack`).
 
 pub mod api;
+pub mod openapi;
 pub mod pipeline;
 pub mod poller;
 pub mod queue;

@@ -341,7 +341,7 @@ where
     let gateway = Arc::new(Gateway {
         ingest: ingest.clone(),
         status,
-        required_fields: options.settings.required_fields.clone(),
+        validator: Arc::new(crate::openapi::RequestValidator::order()?),
         stats: stats.clone(),
     });
     let listener = tokio::net::TcpListener::bind(options.addr).await?;

@@ -18,8 +18,6 @@ pub struct LocalSettings {
     pub retention: Duration,
     /// Dead-letter queue retention.
     pub dlq_retention: Duration,
-    /// The model's required top-level fields (API Gateway's request validation).
-    pub required_fields: Vec<String>,
 }
 
 impl LocalSettings {
@@ -35,23 +33,10 @@ impl LocalSettings {
                 .unwrap_or(345_600);
             Duration::from_secs(value)
         };
-        let required_fields = template
-            .properties("OrdersApi")
-            .and_then(|p| p.get("Models"))
-            .and_then(|m| m.get("Order"))
-            .and_then(|o| o.get("required"))
-            .and_then(|r| r.as_sequence())
-            .map(|r| {
-                r.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
         Ok(Self {
             pipeline,
             retention: secs("OrdersQueue"),
             dlq_retention: secs("OrdersDeadLetterQueue"),
-            required_fields,
         })
     }
 

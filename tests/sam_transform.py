@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""What CloudFormation will deploy: template.yaml through SAM's own transform, offline.
+
+`sam validate` checks that the template translates; this test reads what it translates
+*to* (samtranslator, the library inside the SAM CLI and the AWS::Serverless transform),
+with the parameters resolved as CloudFormation would, for ApiKeyRequired=false and =true:
+
+- the API's request model is exactly openapi.yaml's Order schema (the single source),
+  and every request validator the body refers to is defined;
+- each route reaches its function through an aws_proxy integration;
+- the API key requirement, the usage plan, its quota and throttle follow ApiKeyRequired;
+- every gateway response answers JSON with an error code that openapi.yaml documents;
+- no IAM statement that the template writes grants "*" (actions or resources).
+
+Run with the project's venv: .venv/bin/python tests/sam_transform.py
+"""
+import copy
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+failures = []
+checks = 0
+
+
+def check(ok, what):
+    global checks
+    checks += 1
+    if not ok:
+        failures.append(what)
+        print(f"FAIL {what}")
+
+
+class ManagedPolicies:
+    """Managed policy names to ARNs, as the SAM CLI resolves them (offline here)."""
+
+    def get_policy_arn(self, name):
+        return f"arn:aws:iam::aws:policy/{name}"
+
+    def load(self):
+        pass
+
+
+def translate(parameters, mutate=None):
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    if mutate:
+        mutate(template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            # `sam package` replaces the local CodeUri with the uploaded S3 object.
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"
+    return transform(template, parameters, ManagedPolicies())
+
+
+def resolver(template, parameters):
+    """Evaluates Conditions and Fn::If like CloudFormation, for the given parameters."""
+    values = {
+        name: str(parameters.get(name, spec.get("Default", "")))
+        for name, spec in template.get("Parameters", {}).items()
+    }
+    conditions = template.get("Conditions", {})
+
+    def value(node):
+        if isinstance(node, dict) and list(node) == ["Ref"]:
+            return values.get(node["Ref"], node["Ref"])
+        return node
+
+    def condition(expr):
+        if isinstance(expr, str):
+            return condition(conditions[expr])
+        (fn, args), = expr.items()
+        if fn == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if fn == "Fn::Not":
+            return not condition(args[0])
+        if fn == "Fn::And":
+            return all(condition(a) for a in args)
+        if fn == "Fn::Or":
+            return any(condition(a) for a in args)
+        if fn == "Condition":
+            return condition(args)
+        raise ValueError(f"unsupported condition {fn}")
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if list(node) == ["Fn::If"]:
+                name, yes, no = node["Fn::If"]
+                return resolve(yes if condition(name) else no)
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    def deployed(resources):
+        return {
+            logical_id: resolve(r)
+            for logical_id, r in resources.items()
+            if "Condition" not in r or condition(r["Condition"])
+        }
+
+    return deployed
+
+
+def walk(node):
+    yield node
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+openapi = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+order_model = {"$schema": "http://json-schema.org/draft-04/schema#", **openapi["components"]["schemas"]["Order"]}
+documented_codes = set(openapi["components"]["schemas"]["Error"]["properties"]["error"]["enum"])
+ROUTES = {("/order", "post"): "IngestFunction", ("/orders/{order_id}", "get"): "StatusFunction"}
+
+for api_key in ("false", "true"):
+    parameters = {"ApiKeyRequired": api_key, "ApiKeyQuotaPerDay": "1234"}
+    out = translate(parameters)
+    resources = resolver(out, parameters)(out["Resources"])
+    label = f"ApiKeyRequired={api_key}"
+
+    body = resources["OrdersApi"]["Properties"]["Body"]
+    definitions = body.get("definitions", {})
+    check(definitions.get("order") == order_model,
+          f"{label}: the API's request model is openapi.yaml's Order schema (run scripts/sync-schema)")
+    validators = body.get("x-amazon-apigateway-request-validators", {})
+    for node in walk(body):
+        if isinstance(node, dict) and "x-amazon-apigateway-request-validator" in node:
+            name = node["x-amazon-apigateway-request-validator"]
+            check(validators.get(name, {}).get("validateRequestBody") is True,
+                  f"{label}: request validator {name!r} is defined and validates bodies")
+        if isinstance(node, dict) and "$ref" in node:
+            target = node["$ref"].split("/")[-1]
+            check(target in definitions, f"{label}: {node['$ref']} resolves")
+
+    for (path, method), function in ROUTES.items():
+        operation = body["paths"].get(path, {}).get(method)
+        check(operation is not None, f"{label}: {method.upper()} {path} exists")
+        if operation is None:
+            continue
+        integration = operation.get("x-amazon-apigateway-integration", {})
+        check(integration.get("type") == "aws_proxy"
+              and f"${{{function}.Arn}}" in json.dumps(integration.get("uri")),
+              f"{label}: {method.upper()} {path} is a proxy integration of {function}")
+        security = operation.get("security", [])
+        wants_key = api_key == "true"
+        check((security == [{"api_key": []}]) == wants_key and (security == []) != wants_key,
+              f"{label}: {method.upper()} {path} requires an API key: {wants_key} (security={security})")
+    check(body.get("securityDefinitions", {}).get("api_key", {}).get("name") == "x-api-key",
+          f"{label}: the api_key scheme reads the x-api-key header")
+
+    plans = {k: r for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::UsagePlan"}
+    keys = {k: r for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::ApiKey"}
+    plan_keys = {k: r for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::UsagePlanKey"}
+    if api_key == "true":
+        check(len(plans) == 1 and len(keys) == 1 and len(plan_keys) == 1,
+              f"{label}: one usage plan, one API key, linked")
+        for plan in plans.values():
+            p = plan["Properties"]
+            check(p["Quota"] == {"Limit": {"Ref": "ApiKeyQuotaPerDay"}, "Period": "DAY"},
+                  f"{label}: the quota comes from ApiKeyQuotaPerDay")
+            check(set(p["Throttle"]) == {"RateLimit", "BurstLimit"}, f"{label}: the plan throttles")
+            check(p["ApiStages"][0]["ApiId"] == {"Ref": "OrdersApi"}
+                  and p["ApiStages"][0]["Stage"] == {"Ref": "OrdersApiStage"},
+                  f"{label}: the plan covers this API's stage")
+        check("ApiKeyId" in {k for k, o in out["Outputs"].items()
+                             if "Condition" not in o or api_key == "true"},
+              f"{label}: the key's id is an output")
+    else:
+        check(not plans and not keys and not plan_keys, f"{label}: no usage plan and no API key")
+
+    responses = body.get("x-amazon-apigateway-gateway-responses", {})
+    for kind in ("BAD_REQUEST_BODY", "THROTTLED", "QUOTA_EXCEEDED", "INVALID_API_KEY",
+                 "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"):
+        check(kind in responses, f"{label}: gateway response {kind} is defined")
+    for kind, response in responses.items():
+        template_text = response.get("responseTemplates", {}).get("application/json", "")
+        check(response.get("responseParameters", {}).get("gatewayresponse.header.Content-Type")
+              == "'application/json'", f"{label}: {kind} answers application/json")
+        # $context.error.messageString is already a JSON string; substitute one to parse.
+        sample = (template_text.replace("$context.error.messageString", '"x"')
+                  .replace("$context.error.validationErrorString", "x"))
+        try:
+            code = json.loads(sample).get("error")
+        except ValueError:
+            code = None
+        check(code in documented_codes, f"{label}: {kind}'s error code {code!r} is in openapi.yaml")
+
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                targets = statement.get("Resource", [])
+                targets = [targets] if not isinstance(targets, list) else targets
+                check(all("*" not in a for a in actions) and "*" not in targets,
+                      f"{label}: {logical_id} {policy['PolicyName']} grants no '*': {statement}")
+
+# The model check can fail: a template whose model drifted from openapi.yaml is caught.
+def drift(template):
+    template["Resources"]["OrdersApi"]["Properties"]["Models"]["Order"]["properties"]["items"]["maxItems"] = 101
+
+
+drifted = translate({}, drift)["Resources"]["OrdersApi"]["Properties"]["Body"]["definitions"]["order"]
+check(drifted != order_model, "a template whose model drifted from openapi.yaml is detected")
+
+print(f"sam transform: {checks - len(failures)} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
