@@ -29,7 +29,8 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
-    /// Counters: received, validated, enqueued, queue, in flight, DLQ, stored.
+    /// Counters: the handlers' metrics (received, rejected, enqueued, processed...), queue,
+    /// in flight, DLQ, stored.
     Stats(StatsArgs),
 }
 
@@ -196,6 +197,9 @@ struct StatsArgs {
     /// A running `orders local` (its /_local/stats route).
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     url: String,
+    /// Print the one-line summary `orders local` prints instead of the JSON.
+    #[arg(long)]
+    summary: bool,
     #[command(flatten)]
     target: Target,
 }
@@ -273,18 +277,14 @@ async fn local(mut args: LocalArgs) -> anyhow::Result<()> {
     );
     eprintln!("Ctrl-C stops it; accepted orders are kept and delivered after a restart.");
 
+    // Every 5 s, the metrics and queue depths, when something changed.
     let mut ticker = tokio::time::interval(Duration::from_secs(5));
     let mut last = String::new();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = ticker.tick() => {
-                let s = running.stats().await;
-                let line = format!(
-                    "received {} · enqueued {} · queue {} (+{} in flight) · stored {} · dlq {}",
-                    s["ingest"]["received"], s["ingest"]["enqueued"], s["queue"]["visible"],
-                    s["queue"]["in_flight"], s["stored_orders"], s["dlq"]["visible"]
-                );
+                let line = pipeline::summary_line(&running.stats().await);
                 if line != last {
                     eprintln!("{line}");
                     last = line;
@@ -386,6 +386,10 @@ async fn stats(mut args: StatsArgs) -> anyhow::Result<()> {
         };
         serde_json::json!({
             "ingest": "per function instance: see the 202 responses' debug counters and the function logs",
+            "metrics": format!(
+                "in CloudWatch, namespace {} (METRICS_NAMESPACE), dimensions Service and Function: see the README's Observability section",
+                orders::metrics::MetricsConfig::from_env().unwrap_or_default().namespace
+            ),
             "queue": queue, "dlq": dlq, "stored_orders": stored,
         })
     } else {
@@ -396,6 +400,10 @@ async fn stats(mut args: StatsArgs) -> anyhow::Result<()> {
             .json()
             .await?
     };
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    if args.summary {
+        println!("{}", pipeline::summary_line(&value));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
     Ok(())
 }

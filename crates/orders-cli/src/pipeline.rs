@@ -3,6 +3,10 @@
 //! API (axum, proxy events) → ingest handler → queue (embedded SQLite queue, or SQS with
 //! `--aws`) → event-source poller → worker handler → DynamoDB adapter → Dynoxide (or
 //! DynamoDB with `--aws`). `GET /orders/{id}` → status handler → the same table.
+//!
+//! The handlers' metrics go to the pipeline's own [`InMemoryMetrics`] (every request and
+//! every worker invocation runs with it as its recorder), served under `metrics` in
+//! `GET /_local/stats` and summarised by [`summary_line`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +20,9 @@ use orders::adapters::faults::{FaultConfig, FaultyStore, StoreFaultRule};
 use orders::adapters::idempotency::DynamoIdempotencyStore;
 use orders::adapters::sqs::SqsOrderQueue;
 use orders::domain::QueuedOrder;
+use orders::metrics::{names, InMemoryMetrics};
 use orders::ports::{OrderQueue, QueueError};
-use serde_json::json;
+use serde_json::{json, Value};
 use status::Status;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -108,6 +113,7 @@ pub struct LocalPipeline {
     poller: JoinHandle<()>,
     table: Option<LocalTable>,
     stats: StatsFn,
+    metrics: InMemoryMetrics,
     described: String,
     sdk: aws_config::SdkConfig,
     table_name: String,
@@ -137,9 +143,15 @@ impl LocalPipeline {
         &self.table_name
     }
 
-    /// Every counter: ingest, queue, DLQ, stored orders, poller.
+    /// Every counter: ingest, queue, DLQ, stored orders, poller, and the handlers'
+    /// metrics (`metrics`).
     pub async fn stats(&self) -> serde_json::Value {
         (self.stats)().await
+    }
+
+    /// The handlers' metrics, as recorded so far.
+    pub fn metrics(&self) -> &InMemoryMetrics {
+        &self.metrics
     }
 
     /// Ctrl-C: stops accepting requests, lets in-flight batches finish (each bounded by the
@@ -310,16 +322,23 @@ where
     let faulty = FaultyStore::new(store, options.faults, options.store_fault.clone());
     let worker = Arc::new(Worker::new(faulty, s.processing_delay, s.deadline_margin));
     let counters = Arc::new(PollerCounters::default());
+    let metrics = InMemoryMetrics::new();
 
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let table_name_for_view = table_name.clone();
     let stats: StatsFn = {
-        let (ingest, queue, counters) = (ingest.clone(), queue.clone(), counters.clone());
+        let (ingest, queue, counters, metrics) = (
+            ingest.clone(),
+            queue.clone(),
+            counters.clone(),
+            metrics.clone(),
+        );
         Arc::new(move || {
-            let (ingest, queue, counters, ddb, table_name) = (
+            let (ingest, queue, counters, metrics, ddb, table_name) = (
                 ingest.clone(),
                 queue.clone(),
                 counters.clone(),
+                metrics.clone(),
                 ddb.clone(),
                 table_name.clone(),
             );
@@ -332,6 +351,7 @@ where
                     "dlq": dlq,
                     "stored_orders": stored,
                     "poller": counters.snapshot(),
+                    "metrics": metrics.snapshot(),
                 })
             }
             .boxed()
@@ -349,8 +369,15 @@ where
     let (stop, stopped) = watch::channel(false);
 
     let mut server_stop = stopped.clone();
+    let request_metrics = metrics.clone();
     let server = tokio::spawn(async move {
-        let app = router(gateway);
+        // Every request runs with the pipeline's recorder, whichever thread polls it.
+        let app = router(gateway).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let scope = request_metrics.clone();
+                async move { scope.scope(next.run(request)).await }
+            },
+        ));
         let shutdown = async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         };
@@ -369,7 +396,14 @@ where
         function_timeout: s.worker_timeout,
         queue_arn: LOCAL_QUEUE_ARN,
     };
-    let poller = tokio::spawn(poller::run(queue, worker, config, counters, stopped));
+    let poller = tokio::spawn(poller::run(
+        queue,
+        worker,
+        config,
+        counters,
+        metrics.clone(),
+        stopped,
+    ));
 
     let described = format!(
         "API: http://{addr}  (POST /order, GET /orders/{{order_id}}, GET /_local/stats)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {:?}, margin {}ms",
@@ -387,8 +421,39 @@ where
         poller,
         table,
         stats,
+        metrics,
         described,
         sdk,
         table_name: table_name_for_view,
     })
+}
+
+/// The compact one-line summary `orders local` prints while it runs (and `orders stats
+/// --summary` prints), from the `/_local/stats` JSON: the handlers' metrics, then the
+/// queue, DLQ and table. A value the stats lack is printed `-`.
+pub fn summary_line(stats: &Value) -> String {
+    let m = &stats["metrics"];
+    let number = |v: &Value| v.as_u64().map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let fields = [
+        ("received", number(&m["ingest"][names::ORDERS_RECEIVED])),
+        ("rejected", number(&m["ingest"][names::ORDERS_REJECTED])),
+        ("enqueued", number(&m["ingest"][names::ORDERS_ENQUEUED])),
+        (
+            "enqueue_failed",
+            number(&m["ingest"][names::ENQUEUE_FAILED]),
+        ),
+        ("processed", number(&m["worker"][names::ORDERS_PROCESSED])),
+        ("duplicate", number(&m["worker"][names::ORDERS_DUPLICATE])),
+        ("failed", number(&m["worker"][names::ORDERS_FAILED])),
+        ("retried", number(&m["worker"][names::RECORDS_RETRIED])),
+        ("queue", number(&stats["queue"]["visible"])),
+        ("in_flight", number(&stats["queue"]["in_flight"])),
+        ("dlq", number(&stats["dlq"]["visible"])),
+        ("stored", number(&stats["stored_orders"])),
+    ];
+    fields
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -6,6 +6,8 @@
 //! visibility timeout. At most `max_concurrency` batches run at once. A handler that
 //! errors or overruns its timeout is treated as Lambda treats it: nothing of the batch is
 //! deleted. A response naming a record that is not in the batch fails the whole batch.
+//! Each invocation records its metrics into the pipeline's recorder, as each Lambda
+//! invocation does into its own.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use orders::metrics::InMemoryMetrics;
 use orders::ports::OrderStore;
 use serde::Serialize;
 use tokio::sync::{watch, Semaphore};
@@ -214,11 +217,13 @@ pub async fn invoke_batch<Q: QueueSource, S: OrderStore>(
 }
 
 /// Polls until `shutdown` turns true, then waits for the batches in flight to finish.
+/// What the worker records goes to `metrics`.
 pub async fn run<Q: QueueSource, S: OrderStore + 'static>(
     queue: Arc<Q>,
     worker: Arc<Worker<S>>,
     config: PollerConfig,
     counters: Arc<PollerCounters>,
+    metrics: InMemoryMetrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
@@ -240,10 +245,11 @@ pub async fn run<Q: QueueSource, S: OrderStore + 'static>(
             continue;
         }
         let (queue, worker, counters) = (queue.clone(), worker.clone(), counters.clone());
-        tokio::spawn(async move {
+        // Spawned tasks do not inherit a scoped recorder: scope each invocation.
+        tokio::spawn(metrics.scope(async move {
             invoke_batch(queue.as_ref(), worker.as_ref(), batch, &config, &counters).await;
             drop(permit);
-        });
+        }));
     }
     // Let in-flight batches finish (each is bounded by the function timeout).
     let _all = permits

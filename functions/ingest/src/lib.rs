@@ -3,13 +3,19 @@
 //! It parses the body into a [`NewOrder`] (every problem reported at once), gives it a
 //! UUIDv7 `order_id`, and answers 202 only once the queue holds it. Any failure is an
 //! [`ApiError`], turned into a response in one place ([`orders::http`]).
+//!
+//! Metrics (through the `metrics` facade, label `Function=ingest`): `OrdersReceived` for
+//! every request, `OrdersRejected` (label `ErrorCode`) for every 4xx answer,
+//! `OrdersEnqueued` when the queue took an order, `EnqueueFailed` when it refused one
+//! (503), `ColdStart` on the first request of a handler instance. An idempotent replay is
+//! received but neither enqueued nor rejected: nothing new reached the queue.
 
 // Panic isolation needs unwinding: refuse to build a binary where it would silently not work.
 #[cfg(panic = "abort")]
 compile_error!("ingest turns a panic into a 500 with catch_unwind: build with panic = \"unwind\" (see [profile.release])");
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
@@ -19,10 +25,19 @@ use base64::Engine as _;
 use futures::FutureExt as _;
 use orders::domain::{Fingerprint, IdempotencyKey, NewOrder, OrderId};
 use orders::http::{raw_json_response, ApiError};
+use orders::metrics::{dimensions, names};
 use orders::ports::{
     Claim, IdempotencyRecord, IdempotencyStore, OrderQueue, QueueError, StoreError,
 };
 use serde::Serialize;
+
+/// The `Function` dimension of this function's metrics.
+pub const FUNCTION: &str = "ingest";
+
+/// Adds `n` to one of this function's counters.
+fn count(name: &'static str, n: u64) {
+    metrics::counter!(name, dimensions::FUNCTION => FUNCTION).increment(n);
+}
 
 /// Largest accepted request body, in bytes (after base64 decoding).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -106,6 +121,7 @@ pub struct Ingest<Q, I = NoIdempotency> {
     idempotency: I,
     counters: Counters,
     retry_after_seconds: u32,
+    cold: AtomicBool,
 }
 
 impl<Q: OrderQueue> Ingest<Q, NoIdempotency> {
@@ -117,6 +133,7 @@ impl<Q: OrderQueue> Ingest<Q, NoIdempotency> {
             idempotency: NoIdempotency,
             counters: Counters::default(),
             retry_after_seconds,
+            cold: AtomicBool::new(true),
         }
     }
 }
@@ -129,6 +146,7 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
             idempotency: store,
             counters: self.counters,
             retry_after_seconds: self.retry_after_seconds,
+            cold: self.cold,
         }
     }
 
@@ -150,6 +168,10 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
     /// Handles one request. Never fails and never panics on any input: every outcome is an
     /// HTTP response (a bug that panics becomes a bare 500 `internal_error`).
     pub async fn handle(&self, request: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+        if self.cold.swap(false, Ordering::Relaxed) {
+            count(names::COLD_START, 1);
+        }
+        count(names::ORDERS_RECEIVED, 1);
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         let outcome = AssertUnwindSafe(self.accept(request))
             .catch_unwind()
@@ -166,6 +188,14 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
                     error = error.code(),
                     "order rejected"
                 );
+                if (400..500).contains(&error.status()) {
+                    metrics::counter!(
+                        names::ORDERS_REJECTED,
+                        dimensions::FUNCTION => FUNCTION,
+                        dimensions::ERROR_CODE => error.code()
+                    )
+                    .increment(1);
+                }
                 error.into_response()
             }
         }
@@ -274,11 +304,13 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
                 QueueError::Unavailable(_) => "unavailable",
             };
             tracing::warn!(%order_id, kind, error = %error, "queue did not take the order");
+            count(names::ENQUEUE_FAILED, 1);
             return Err(ApiError::ServiceUnavailable {
                 retry_after_seconds: self.retry_after_seconds,
             });
         }
         self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        count(names::ORDERS_ENQUEUED, 1);
         tracing::info!(%order_id, items = queued.items.len(), "order accepted and queued");
         let body = Accepted {
             order_id,

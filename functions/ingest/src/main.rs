@@ -6,30 +6,39 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use orders::adapters::idempotency::DynamoIdempotencyStore;
 use orders::adapters::sqs::SqsOrderQueue;
 use orders::config::{sdk_config, IngestConfig};
+use orders::metrics::{EmfMetrics, MetricsConfig};
 use orders::ports::{IdempotencyStore, OrderQueue};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     orders::telemetry::init();
     let config = IngestConfig::from_env()?;
+    // CloudWatch Embedded Metric Format on stdout, flushed after every invocation.
+    let metrics = EmfMetrics::stdout(MetricsConfig::from_env()?);
+    metrics.install()?;
     let sdk = sdk_config().await;
     let queue = SqsOrderQueue::from_sdk_config(&sdk, config.queue_url);
     queue.warm_up().await;
     let ingest = Ingest::new(queue, config.retry_after_seconds);
     match config.idempotency_table {
         Some(table) => {
-            serve(ingest.with_idempotency(DynamoIdempotencyStore::from_sdk_config(&sdk, table)))
-                .await
+            let store = DynamoIdempotencyStore::from_sdk_config(&sdk, table);
+            serve(ingest.with_idempotency(store), &metrics).await
         }
-        None => serve(ingest).await,
+        None => serve(ingest, &metrics).await,
     }
 }
 
-async fn serve<Q: OrderQueue, I: IdempotencyStore>(ingest: Ingest<Q, I>) -> Result<(), Error> {
+async fn serve<Q: OrderQueue, I: IdempotencyStore>(
+    ingest: Ingest<Q, I>,
+    metrics: &EmfMetrics,
+) -> Result<(), Error> {
     let ingest = &ingest;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
-            Ok::<_, Error>(ingest.handle(&event.payload).await)
+            let response = ingest.handle(&event.payload).await;
+            metrics.flush_or_log();
+            Ok::<_, Error>(response)
         },
     ))
     .await

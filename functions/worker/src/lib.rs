@@ -4,12 +4,20 @@
 //! of a batch concurrently, isolates each one (a malformed body, a panic or a store error
 //! fails that record only) and reports exactly the records that did not finish, before the
 //! invocation's deadline.
+//!
+//! Metrics (through the `metrics` facade, label `Function=worker`), per invocation:
+//! `BatchSize` (records), `RecordsRetried` (records with `ApproximateReceiveCount` > 1),
+//! `OrdersProcessed` (stored now), `OrdersDuplicate` (already stored), `OrdersFailed`
+//! (records that did not finish), each counter touched even when 0 so every invocation
+//! publishes explicit zeros; `ProcessingTime` (ms, wall time of each record);
+//! `ColdStart` on the first invocation of a handler instance.
 
 // Panic isolation needs unwinding: refuse to build a binary where it would silently not work.
 #[cfg(panic = "abort")]
 compile_error!("the worker isolates a panicking record with catch_unwind: build with panic = \"unwind\" (see [profile.release])");
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -18,8 +26,22 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
 use orders::config::DelaySpec;
 use orders::domain::{OrderId, QueuedOrder, StoredOrder};
+use orders::metrics::{dimensions, names};
 use orders::ports::{OrderStore, PutOutcome, StoreError};
 use tokio::time::Instant;
+
+/// The `Function` dimension of this function's metrics.
+pub const FUNCTION: &str = "worker";
+
+/// Adds `n` to one of this function's counters.
+fn count(name: &'static str, n: u64) {
+    metrics::counter!(name, dimensions::FUNCTION => FUNCTION).increment(n);
+}
+
+/// Records one value of one of this function's distributions.
+fn record_value(name: &'static str, value: f64) {
+    metrics::histogram!(name, dimensions::FUNCTION => FUNCTION).record(value);
+}
 
 /// Most records of one batch processed at the same time (a batching window can deliver
 /// thousands; simulated delays cost nothing, but table writes are bounded).
@@ -97,6 +119,7 @@ pub struct Worker<S> {
     store: S,
     delay: DelaySpec,
     deadline_margin: Duration,
+    cold: AtomicBool,
 }
 
 impl<S: OrderStore> Worker<S> {
@@ -107,6 +130,7 @@ impl<S: OrderStore> Worker<S> {
             store,
             delay,
             deadline_margin,
+            cold: AtomicBool::new(true),
         }
     }
 
@@ -200,6 +224,16 @@ impl<S: OrderStore> Worker<S> {
         event: &SqsEvent,
         deadline: Instant,
     ) -> Result<(SqsBatchResponse, BatchSummary), BatchError> {
+        if self.cold.swap(false, Ordering::Relaxed) {
+            count(names::COLD_START, 1);
+        }
+        record_value(names::BATCH_SIZE, event.records.len() as f64);
+        let retried = event
+            .records
+            .iter()
+            .filter(|r| receive_count(r) > 1)
+            .count();
+        count(names::RECORDS_RETRIED, retried as u64);
         tracing::info!(
             records = event.records.len(),
             time_left_ms = deadline
@@ -235,6 +269,7 @@ impl<S: OrderStore> Worker<S> {
             let message_id = record.message_id.as_deref().filter(|id| !id.is_empty());
             let log_id = message_id.unwrap_or("-");
             let ms = elapsed.as_millis() as u64;
+            record_value(names::PROCESSING_TIME, elapsed.as_secs_f64() * 1000.0);
             match result {
                 Ok(RecordOutcome::Stored { order_id }) => {
                     summary.stored += 1;
@@ -255,6 +290,9 @@ impl<S: OrderStore> Worker<S> {
                 }
             }
         }
+        count(names::ORDERS_PROCESSED, summary.stored as u64);
+        count(names::ORDERS_DUPLICATE, summary.duplicates as u64);
+        count(names::ORDERS_FAILED, summary.failed as u64);
         if unidentified > 0 {
             return Err(BatchError::UnidentifiedFailures(unidentified));
         }

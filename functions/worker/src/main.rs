@@ -5,12 +5,16 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use orders::adapters::dynamodb::DynamoOrderStore;
 use orders::adapters::faults::{FaultConfig, FaultyStore};
 use orders::config::{sdk_config, WorkerConfig};
+use orders::metrics::{EmfMetrics, MetricsConfig};
 use worker::{deadline_from_ms, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     orders::telemetry::init();
     let config = WorkerConfig::from_env()?;
+    // CloudWatch Embedded Metric Format on stdout, flushed after every invocation.
+    let metrics = &EmfMetrics::stdout(MetricsConfig::from_env()?);
+    metrics.install()?;
     let store = DynamoOrderStore::from_sdk_config(&sdk_config().await, config.table_name);
     store.warm_up().await;
     // Off unless FAULT_* variables are set (fault injection at the adapter boundary).
@@ -18,7 +22,9 @@ async fn main() -> Result<(), Error> {
     let worker = &Worker::new(store, config.delay, config.deadline_margin);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline_from_ms(event.context.deadline);
-        Ok::<_, Error>(worker.handle_batch(&event.payload, deadline).await?)
+        let result = worker.handle_batch(&event.payload, deadline).await;
+        metrics.flush_or_log();
+        Ok::<_, Error>(result?)
     }))
     .await
 }
