@@ -84,6 +84,56 @@ async fn sqs_adapter_sends_the_order_with_its_id_attribute() {
     );
 }
 
+const TRACE: &str = "Root=1-6745a6c1-1b2c3d4e5f60718293a4b5c6;Parent=53995c3f42cd8ad8;Sampled=1";
+
+#[tokio::test]
+async fn the_trace_header_travels_with_the_message_so_the_worker_joins_the_trace() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (url, _) = create_queue(&sqs, "traced", &[]).await;
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&url)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::AwsTraceHeader,
+            )
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap()
+            .remove(0)
+    };
+
+    let traced =
+        SqsOrderQueue::from_sdk_config(&config, &url).with_trace_source(|| Some(TRACE.into()));
+    traced.enqueue(&order()).await.unwrap();
+    let message = receive().await;
+    let attributes = message.attributes.unwrap_or_default();
+    assert_eq!(
+        attributes
+            .get(&MessageSystemAttributeName::AwsTraceHeader)
+            .map(String::as_str),
+        Some(TRACE)
+    );
+    sqs.delete_message()
+        .queue_url(&url)
+        .receipt_handle(message.receipt_handle.unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let untraced = SqsOrderQueue::from_sdk_config(&config, &url).with_trace_source(|| None);
+    untraced.enqueue(&order()).await.unwrap();
+    let message = receive().await;
+    assert!(!message
+        .attributes
+        .unwrap_or_default()
+        .contains_key(&MessageSystemAttributeName::AwsTraceHeader));
+}
+
 #[tokio::test]
 async fn visibility_timeout_hides_a_received_message_then_redelivers_it() {
     let moto = MotoServer::start();

@@ -1,7 +1,9 @@
 //! The SQS adapter of [`OrderQueue`].
 
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
 use aws_sdk_sqs::Client;
 
 use super::describe;
@@ -21,11 +23,24 @@ const THROTTLE_CODES: &[&str] = &[
     "OverLimit",
 ];
 
-/// Sends orders to one SQS queue.
+/// Where the current X-Ray trace header comes from.
+pub type TraceSource = fn() -> Option<String>;
+
+/// The X-Ray trace header of the current invocation: lambda_runtime sets
+/// `_X_AMZN_TRACE_ID` before each invocation (one at a time per process).
+pub fn lambda_trace_header() -> Option<String> {
+    std::env::var("_X_AMZN_TRACE_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// Sends orders to one SQS queue. Each message carries the sender's X-Ray trace header as
+/// its `AWSTraceHeader` system attribute, so the worker's invocation joins the same trace.
 #[derive(Debug, Clone)]
 pub struct SqsOrderQueue {
     client: Client,
     queue_url: String,
+    trace_source: TraceSource,
 }
 
 impl SqsOrderQueue {
@@ -34,7 +49,14 @@ impl SqsOrderQueue {
         Self {
             client,
             queue_url: queue_url.into(),
+            trace_source: lambda_trace_header,
         }
+    }
+
+    /// Reads the trace header from `source` instead of the Lambda environment.
+    pub fn with_trace_source(mut self, source: TraceSource) -> Self {
+        self.trace_source = source;
+        self
     }
 
     /// The URL messages go to.
@@ -73,15 +95,29 @@ impl OrderQueue for SqsOrderQueue {
             .string_value(order.order_id.to_string())
             .build()
             .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        self.client
+        let trace = match (self.trace_source)() {
+            Some(header) => Some(
+                MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(header)
+                    .build()
+                    .map_err(|e| QueueError::Unavailable(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut request = self
+            .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(order.to_message_body())
-            .message_attributes(ORDER_ID_ATTRIBUTE, attribute)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(&e))
+            .message_attributes(ORDER_ID_ATTRIBUTE, attribute);
+        if let Some(trace) = trace {
+            request = request.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                trace,
+            );
+        }
+        request.send().await.map(|_| ()).map_err(|e| classify(&e))
     }
 }
 
