@@ -147,6 +147,19 @@ pub fn capture_logs() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
     (logs, tracing::subscriber::set_default(subscriber))
 }
 
+/// Like [`capture_logs`], with the subscriber `make` builds around the capture (pass
+/// `orders::telemetry::subscriber` to check the exact format that ships).
+pub fn capture_logs_with<S>(
+    make: impl FnOnce(CapturedLogs) -> S,
+) -> (CapturedLogs, tracing::subscriber::DefaultGuard)
+where
+    S: tracing::Subscriber + Send + Sync + 'static,
+{
+    let logs = CapturedLogs::default();
+    let subscriber = make(logs.clone());
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
 /// Creates an SQS queue with `attributes`; returns its URL and ARN.
 pub async fn create_queue(
     sqs: &aws_sdk_sqs::Client,

@@ -29,6 +29,7 @@ use orders::domain::{OrderId, QueuedOrder, StoredOrder};
 use orders::metrics::{dimensions, names};
 use orders::ports::{OrderStore, PutOutcome, StoreError};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// The `Function` dimension of this function's metrics.
 pub const FUNCTION: &str = "worker";
@@ -46,6 +47,9 @@ fn record_value(name: &'static str, value: f64) {
 /// Most records of one batch processed at the same time (a batching window can deliver
 /// thousands; simulated delays cost nothing, but table writes are bounded).
 pub const MAX_CONCURRENT_RECORDS: usize = 256;
+
+/// The SQS system attribute holding the sender's X-Ray trace header.
+pub const AWS_TRACE_HEADER: &str = "AWSTraceHeader";
 
 /// What happened to a record that finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +170,7 @@ impl<S: OrderStore> Worker<S> {
         let order = QueuedOrder::from_message_body(body)
             .map_err(|e| RecordError::MalformedBody(e.to_string()))?;
         let order_id = order.order_id;
+        tracing::Span::current().record("order_id", tracing::field::display(order_id));
         let attempts = receive_count(record);
         tracing::info!(%order_id, message_id, attempts, "order received");
 
@@ -194,8 +199,21 @@ impl<S: OrderStore> Worker<S> {
         deadline: Instant,
     ) -> (&'r SqsMessage, Result<RecordOutcome, RecordError>, Duration) {
         let started = Instant::now();
+        // Every log line (and trace subsegment) of this record carries its ids; the
+        // sender's trace header links it to the ingest request that queued it.
+        let span = tracing::info_span!(
+            "record",
+            message_id = record.message_id.as_deref().unwrap_or("-"),
+            order_id = tracing::field::Empty,
+            sender_trace = record
+                .attributes
+                .get(AWS_TRACE_HEADER)
+                .map(String::as_str)
+                .unwrap_or("-"),
+        );
         let result = AssertUnwindSafe(self.process_record(record, deadline))
             .catch_unwind()
+            .instrument(span)
             .await
             .unwrap_or_else(|panic| Err(RecordError::Panicked(panic_text(&panic))));
         (record, result, started.elapsed())

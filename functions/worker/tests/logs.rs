@@ -83,3 +83,52 @@ async fn per_record_logs_carry_ids_and_never_the_email() {
     let summary = with("batch done");
     assert_eq!(summary[0]["fields"]["failed"], 1);
 }
+
+#[tokio::test]
+async fn in_the_shipped_format_every_line_of_a_record_carries_its_span() {
+    let order =
+        NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"S","qty":1}]}"#)
+            .unwrap()
+            .accept(OrderId::new_v7(), chrono::Utc::now());
+    let trace = "Root=1-6745a6c1-1b2c3d4e5f60718293a4b5c6;Parent=53995c3f42cd8ad8;Sampled=1";
+    let mut traced = record("m-1", order.to_message_body());
+    traced
+        .attributes
+        .insert(worker::AWS_TRACE_HEADER.into(), trace.into());
+    let mut event = SqsEvent::default();
+    event.records = vec![traced];
+    let worker = Worker::new(
+        InMemoryStore::new(),
+        DelaySpec::None,
+        Duration::from_secs(1),
+    );
+    let settings = orders::telemetry::LogSettings {
+        format: orders::telemetry::LogFormat::Json,
+        level: "info".into(),
+    };
+    let (logs, _guard) = test_support::capture_logs_with(|writer| {
+        orders::telemetry::subscriber(&settings, move || writer.clone())
+    });
+    let invocation = tracing::info_span!("Lambda runtime invoke", requestId = "req-1");
+    {
+        let _entered = invocation.enter();
+        worker
+            .handle_batch(&event, Instant::now() + Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+
+    let lines = logs.lines();
+    let received: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "order received")
+        .collect();
+    assert_eq!(received.len(), 1, "{}", logs.text());
+    let spans = received[0]["spans"].as_array().unwrap();
+    let field = |name: &str| spans.iter().find_map(|s| s.get(name).cloned());
+    assert_eq!(field("requestId"), Some("req-1".into()));
+    assert_eq!(field("message_id"), Some("m-1".into()));
+    assert_eq!(field("order_id"), Some(order.order_id.to_string().into()));
+    assert_eq!(field("sender_trace"), Some(trace.into()));
+    assert!(!logs.text().contains("jane.doe"));
+}
