@@ -7,6 +7,7 @@
 //! - [`config`]: settings from the environment and the shared AWS SDK configuration.
 //! - [`metrics`]: business metric names and their CloudWatch EMF output.
 //! - [`telemetry`]: log set-up.
+//! - `xray` (feature `xray`): X-Ray subsegments from `tracing` spans and AWS SDK calls.
 
 pub mod adapters;
 pub mod config;
@@ -17,3 +18,5 @@ pub mod ports;
 pub mod telemetry;
 #[cfg(feature = "template")]
 pub mod template;
+#[cfg(feature = "xray")]
+pub mod xray;

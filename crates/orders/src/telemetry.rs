@@ -6,10 +6,16 @@
 //! carries the event's fields at the top level and, under `spans`, the fields of the spans
 //! it happened in: lambda_runtime's invocation span (`requestId`, `xrayTraceId`) and the
 //! handlers' own (`order_id`, `message_id`).
+//!
+//! In Lambda with `Tracing: Active` (`AWS_XRAY_DAEMON_ADDRESS` set) and the `xray` feature,
+//! [`init`] adds the X-Ray trace layer (`crate::xray`) beside the log layer: spans become
+//! subsegments, sent as each span ends. Logs are the same either way.
 
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,33 +62,73 @@ pub fn subscriber<W>(settings: &LogSettings, writer: W) -> Box<dyn Subscriber + 
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    Box::new(tracing_subscriber::registry().with(log_layer(settings, writer)))
+}
+
+/// The log lines of [`subscriber`] as a layer, with its own level filter, to stack with
+/// other layers (the X-Ray traces, which see spans the logs do not).
+pub fn log_layer<S, W>(settings: &LogSettings, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_target(false)
         .with_ansi(false)
         .without_time();
     match settings.format {
-        LogFormat::Json => Box::new(
-            builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(true)
-                .finish(),
-        ),
-        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => layer
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => layer.with_filter(filter).boxed(),
     }
 }
 
-/// Installs [`subscriber`] on stdout with the environment's settings. Safe to call more
+/// Installs [`subscriber`] on stdout with the environment's settings, plus the X-Ray traces
+/// when the function runs with tracing (see the module documentation). Safe to call more
 /// than once; later calls do nothing.
 pub fn init() {
-    let _ = tracing::subscriber::set_global_default(subscriber(
-        &LogSettings::from_env(),
-        std::io::stdout,
-    ));
+    let settings = LogSettings::from_env();
+    #[cfg(feature = "xray")]
+    if init_with_traces(&settings) {
+        return;
+    }
+    let _ = tracing::subscriber::set_global_default(subscriber(&settings, std::io::stdout));
+}
+
+/// Logs and traces, when `AWS_XRAY_DAEMON_ADDRESS` is set; `false` (nothing installed)
+/// otherwise. A bad address or a socket that cannot be opened leaves logs only, and says so.
+#[cfg(feature = "xray")]
+fn init_with_traces(settings: &LogSettings) -> bool {
+    let problem = match crate::xray::XrayConfig::from_env() {
+        Ok(None) => return false,
+        Ok(Some(config)) => match crate::xray::layer(&config) {
+            Ok(traces) => {
+                let installed = tracing::subscriber::set_global_default(
+                    tracing_subscriber::registry()
+                        .with(log_layer(settings, std::io::stdout))
+                        .with(traces),
+                );
+                if installed.is_ok() {
+                    crate::xray::observe_sdk_calls();
+                }
+                return true;
+            }
+            Err(e) => format!("cannot open a socket to the X-Ray daemon: {e}"),
+        },
+        Err(e) => e.to_string(),
+    };
+    let installed = tracing::subscriber::set_global_default(subscriber(settings, std::io::stdout));
+    if installed.is_ok() {
+        tracing::warn!(problem = %problem, "X-Ray traces are off; logs only");
+    }
+    true
 }
 
 #[cfg(test)]
