@@ -9,8 +9,10 @@
 //! - [`openapi`]: `openapi.yaml`, the request schema the local API validates against.
 //! - [`settings`]: defaults from `template.yaml`.
 //! - [`stack`]: a deployed stack's outputs (`--stack`).
+//! - [`load`]: `orders load`, the load generator with latency measurement and reconciliation.
 
 pub mod api;
+pub mod load;
 pub mod openapi;
 pub mod pipeline;
 pub mod poller;

@@ -1,6 +1,8 @@
 //! The `orders` command: `orders local` runs the whole pipeline on this machine;
-//! `orders dlq list|redrive` and `orders stats` inspect it, locally or in AWS.
+//! `orders dlq list|redrive` and `orders stats` inspect it, locally or in AWS; `orders load`
+//! load-tests any deployment of the API.
 
+use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +34,10 @@ enum Command {
     /// Counters: the handlers' metrics (received, rejected, enqueued, processed...), queue,
     /// in flight, DLQ, stored.
     Stats(StatsArgs),
+    /// Load-test the API: open-model traffic (a rate, or bursts), latency from each order's
+    /// intended send time (HdrHistogram), counts by outcome, and with --verify a
+    /// reconciliation of every accepted order against the table and the DLQ.
+    Load(LoadArgs),
 }
 
 #[derive(Args, Clone)]
@@ -204,6 +210,73 @@ struct StatsArgs {
     target: Target,
 }
 
+#[derive(Args)]
+struct LoadArgs {
+    /// The API: a base URL (the stack's ApiUrl output) or its order endpoint
+    /// [default: http://127.0.0.1:3000, `orders local`]
+    #[arg(long)]
+    url: Option<String>,
+    /// Sent as the x-api-key header (a stack deployed with ApiKeyRequired=true).
+    #[arg(long, env = "ORDERS_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Orders per second, arriving on schedule whatever the answers (open model)
+    /// [default: 50].
+    #[arg(long, conflicts_with_all = ["burst", "every"])]
+    rate: Option<f64>,
+    /// Bursts instead of a rate: this many orders at once, every --every.
+    #[arg(long, requires = "every")]
+    burst: Option<u64>,
+    /// Time between bursts (2s, 500ms).
+    #[arg(long, requires = "burst", value_parser = orders_cli::load::parse_duration)]
+    every: Option<Duration>,
+    /// Stop after this many orders.
+    #[arg(long, conflicts_with = "duration")]
+    count: Option<u64>,
+    /// Send for this long (2s, 1m) [default: 10s unless --count].
+    #[arg(long, value_parser = orders_cli::load::parse_duration)]
+    duration: Option<Duration>,
+    /// Most requests waiting for an answer at once; orders due meanwhile wait, and their
+    /// latency counts the wait.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Share (0-1) of invalid orders, which the API must answer 400.
+    #[arg(long, default_value_t = 0.0)]
+    invalid_ratio: f64,
+    /// Seed of the order generator (same seed, same orders).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10s", value_parser = orders_cli::load::parse_duration)]
+    timeout: Duration,
+    /// Retries of an order on 429, 503, 409, 502, 504, timeouts and connection errors
+    /// (jittered exponential backoff, at least Retry-After; same Idempotency-Key).
+    #[arg(long, default_value_t = 3)]
+    max_retries: u32,
+    /// After sending, wait until every accepted order is stored or dead-lettered, then
+    /// reconcile; exit 3 if any is missing or duplicated.
+    #[arg(long)]
+    verify: bool,
+    /// Longest wait of --verify.
+    #[arg(long, default_value = "120s", value_parser = orders_cli::load::parse_duration)]
+    verify_timeout: Duration,
+    /// Where `orders local` keeps its data: its DLQ, for --verify against a local API.
+    #[arg(long, default_value = ".orders-local")]
+    state_dir: PathBuf,
+    /// The SQS dead-letter queue (stack output DeadLetterQueueUrl), for --verify against
+    /// AWS (default credential chain).
+    #[arg(long, env = "ORDERS_DLQ_URL")]
+    dlq_url: Option<String>,
+    /// Read --url (ApiUrl) and --dlq-url (DeadLetterQueueUrl) from this stack's outputs.
+    #[arg(long, env = "ORDERS_STACK")]
+    stack: Option<String>,
+    /// Print one JSON object instead of the table (no progress bar).
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -227,6 +300,82 @@ async fn main() -> anyhow::Result<()> {
             dlq(action).await
         }
         Command::Stats(args) => stats(args).await,
+        Command::Load(args) => load(args).await,
+    }
+}
+
+async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    use orders_cli::load::{self as l, DeadLetterSource, Limit, Schedule};
+    if std::env::var_os("RUST_LOG").is_some() {
+        init_logs(false);
+    }
+    let (mut url, mut dlq_url) = (args.url, args.dlq_url);
+    if let Some(stack) = &args.stack {
+        let sdk = orders::config::sdk_config().await;
+        let outputs =
+            orders_cli::stack::outputs(&aws_sdk_cloudformation::Client::new(&sdk), stack).await?;
+        url = url.or_else(|| outputs.get("ApiUrl").cloned());
+        dlq_url = dlq_url.or_else(|| outputs.get("DeadLetterQueueUrl").cloned());
+    }
+    let url = url.unwrap_or_else(|| l::DEFAULT_URL.to_owned());
+    let limit = match (args.count, args.duration) {
+        (Some(n), _) => Limit::Count(n),
+        (None, Some(d)) => Limit::Duration(d),
+        (None, None) => Limit::Duration(Duration::from_secs(10)),
+    };
+    let schedule = match (args.burst, args.every) {
+        (Some(size), Some(every)) => Schedule::Bursts { size, every, limit },
+        _ => Schedule::Rate {
+            per_second: args.rate.unwrap_or(50.0),
+            limit,
+        },
+    };
+    let mut options = l::LoadOptions::new(url.clone(), schedule);
+    options.api_key = args.api_key;
+    options.max_in_flight = args.max_in_flight;
+    options.invalid_ratio = args.invalid_ratio;
+    options.seed = args.seed;
+    options.request_timeout = args.timeout;
+    options.retry.max_retries = args.max_retries;
+    options.progress = !args.json && !args.quiet && std::io::stderr().is_terminal();
+    if args.verify {
+        let dead_letters = match dlq_url {
+            Some(dlq) => {
+                let sdk = orders::config::sdk_config().await;
+                DeadLetterSource::sqs(aws_sdk_sqs::Client::new(&sdk), dlq)
+            }
+            None if l::client::is_loopback_url(&url) => {
+                DeadLetterSource::local_state_dir(&args.state_dir)
+            }
+            None => DeadLetterSource::Unknown,
+        };
+        if matches!(dead_letters, DeadLetterSource::Unknown) {
+            eprintln!(
+                "note: the dead-letter queue cannot be read (no {}/queue.sqlite; give --dlq-url or --stack for AWS): accepted orders not stored when --verify ends count as missing",
+                args.state_dir.display()
+            );
+        }
+        options.verify = Some(l::VerifyOptions {
+            timeout: args.verify_timeout,
+            concurrency: args.max_in_flight.clamp(1, 64),
+            dead_letters,
+            ..l::VerifyOptions::default()
+        });
+    }
+    let report = l::run(options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    match report.exit_code() {
+        l::EXIT_OK => Ok(()),
+        code => {
+            if code == l::EXIT_UNREACHABLE {
+                eprintln!("no request got an answer from {url} (is `orders local` running?)");
+            }
+            std::process::exit(code)
+        }
     }
 }
 

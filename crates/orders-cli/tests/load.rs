@@ -1,0 +1,393 @@
+//! `orders load` against `orders local` started in the test (port 0, temporary state
+//! directory), and against a small test double that throttles: every accepted order is
+//! found stored or dead-lettered, the dead-lettered count is exact, retries reuse the
+//! order's `Idempotency-Key` and never make a second order.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use orders::ports::StoreError;
+use orders_cli::load::{
+    run, DeadLetterSource, Limit, LoadOptions, OrderGenerator, RetryPolicy, Schedule, StoredSource,
+    VerifyOptions, EXIT_LOST_ORDERS, EXIT_OK, EXIT_UNREACHABLE,
+};
+use orders_cli::pipeline::{start, LocalOptions};
+use serde_json::Value;
+
+mod common;
+use common::wait_for;
+
+/// The tests that start a pipeline run one at a time: each is a few seconds of work for the
+/// machine's two cores, and run together they would slow each other's workers past the
+/// short timeouts these tests use.
+static ONE_PIPELINE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn local(state: &Path) -> LocalOptions {
+    LocalOptions::from_template(SocketAddr::from(([127, 0, 0, 1], 0)), state.to_path_buf()).unwrap()
+}
+
+fn rate(per_second: f64, count: u64) -> Schedule {
+    Schedule::Rate {
+        per_second,
+        limit: Limit::Count(count),
+    }
+}
+
+fn invalid_among(seed: u64, ratio: f64, count: usize) -> u64 {
+    OrderGenerator::new(seed, ratio)
+        .take(count)
+        .filter(|o| o.invalid.is_some())
+        .count() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_rate_run_with_verify_finds_every_accepted_order_stored() {
+    let _serial = ONE_PIPELINE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = start(local(dir.path())).await.unwrap();
+    let mut o = LoadOptions::new(format!("http://{}", pipeline.addr()), rate(200.0, 300));
+    o.invalid_ratio = 0.1;
+    o.seed = 7;
+    // Requests beyond the cap wait at the client (their latency counts it), so a slow
+    // machine cannot pile up enough requests at the server to time them out.
+    o.max_in_flight = 32;
+    o.request_timeout = Duration::from_secs(30);
+    // Stored orders through GET /orders/{id} and dead letters from the queue file: what
+    // `orders load --verify` does against `orders local`.
+    o.verify = Some(VerifyOptions {
+        timeout: Duration::from_secs(30),
+        dead_letters: DeadLetterSource::local_state_dir(dir.path()),
+        ..VerifyOptions::default()
+    });
+    let report = run(o).await.unwrap();
+
+    let invalid = invalid_among(7, 0.1, 300);
+    assert!(invalid > 10, "the seed mixes in invalid orders: {invalid}");
+    let c = report.orders;
+    assert_eq!((c.sent, c.invalid, c.valid), (300, invalid, 300 - invalid));
+    assert_eq!(
+        c.invalid_answered_400, invalid,
+        "every invalid order answered 400"
+    );
+    assert_eq!(c.accepted, 300 - invalid, "every valid order accepted");
+    assert_eq!((c.failed, c.invalid_accepted, c.valid_rejected), (0, 0, 0));
+    assert_eq!(
+        report.responses.bad_request, invalid,
+        "400 is final: never retried"
+    );
+    assert_eq!(report.responses.total(), 300 + report.retries);
+    assert_eq!(report.latency.count, 300);
+    assert!(report.latency.max_ms > 0.0 && report.latency.p50_ms <= report.latency.max_ms);
+    assert_eq!(report.rate.requested, 200.0);
+
+    let v = report.reconciliation.clone().expect("verified");
+    let r = &v.reconciliation;
+    assert!(v.settled && v.dead_letters_known, "{v:?}");
+    assert_eq!(r.accepted as u64, c.accepted);
+    assert_eq!(r.stored as u64, c.accepted, "{v:?}");
+    assert_eq!(
+        (r.missing, r.duplicated, r.dead_lettered),
+        (0, 0, 0),
+        "{v:?}"
+    );
+    assert!(v.last_stored_after_start_ms.unwrap() > 0.0);
+    assert_eq!(report.exit_code(), EXIT_OK);
+
+    // The table holds exactly the accepted orders: no retry or redelivery made another.
+    let stats = wait_for(&pipeline, Duration::from_secs(5), "stats", |_| true).await;
+    assert_eq!(stats["stored_orders"], c.accepted, "{stats}");
+    assert_eq!(stats["ingest"]["enqueued"], c.accepted, "{stats}");
+    let text = report.render();
+    assert!(text.contains("missing 0"), "{text}");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_worker_failures_are_reported_as_the_exact_dead_lettered_count() {
+    // Every order with this SKU fails to store, every time: after 2 receives (2 s
+    // visibility) it is dead-lettered. The rest are stored. (The 2 s worker timeout and
+    // visibility break the production timing rules to keep the test short, with enough
+    // room that a slow machine does not time out, and so dead-letter, healthy batches.)
+    const FAILING: &str = "SKU-00002";
+    let _serial = ONE_PIPELINE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = local(dir.path());
+    p.settings.pipeline.worker_timeout = Duration::from_secs(2);
+    p.settings.pipeline.visibility_timeout = Duration::from_secs(2);
+    p.settings.pipeline.max_receive_count = 2;
+    p.settings.pipeline.deadline_margin = Duration::from_millis(100);
+    p.enforce_timing_rules = false;
+    p.store_fault = Some(Arc::new(|order| {
+        order
+            .items
+            .as_slice()
+            .iter()
+            .any(|i| i.sku.as_str() == FAILING)
+            .then(|| StoreError::Unavailable("injected".into()))
+    }));
+    let pipeline = start(p).await.unwrap();
+
+    let (seed, count) = (3, 80);
+    let failing = OrderGenerator::new(seed, 0.0)
+        .take(count)
+        .filter(|o| {
+            o.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["sku"] == FAILING)
+        })
+        .count();
+    assert!(
+        (3..count / 2).contains(&failing),
+        "the seed puts the failing SKU in some orders: {failing}"
+    );
+
+    let mut o = LoadOptions::new(
+        format!("http://{}", pipeline.addr()),
+        rate(200.0, count as u64),
+    );
+    o.seed = seed;
+    o.max_in_flight = 16;
+    o.request_timeout = Duration::from_secs(30);
+    // This time stored orders come from a scan of the table itself (repeats included).
+    o.verify = Some(VerifyOptions {
+        timeout: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(100),
+        stored: StoredSource::Table {
+            client: aws_sdk_dynamodb::Client::new(pipeline.table_sdk_config()),
+            table: pipeline.table_name().to_owned(),
+        },
+        dead_letters: DeadLetterSource::local_state_dir(dir.path()),
+        ..VerifyOptions::default()
+    });
+    let report = run(o).await.unwrap();
+    assert_eq!(report.orders.accepted, count as u64);
+    let v = report.reconciliation.clone().expect("verified");
+    let r = &v.reconciliation;
+    assert!(v.settled, "{v:?}");
+    assert_eq!(r.dead_lettered, failing, "{v:?}");
+    assert_eq!(r.stored, count - failing, "{v:?}");
+    assert_eq!(
+        (r.missing, r.duplicated, r.other_dead_letters),
+        (0, 0, 0),
+        "{v:?}"
+    );
+    assert_eq!(
+        report.exit_code(),
+        EXIT_OK,
+        "dead letters are not lost orders"
+    );
+    let stats = pipeline.stats().await;
+    assert_eq!(stats["dlq"]["visible"], failing, "{stats}");
+    pipeline.shutdown().await;
+}
+
+/// A stand-in API: answers each Idempotency-Key's first request 503 or 429 (with
+/// `Retry-After: 0`), and its next ones 202 with an order id tied to the key. Records
+/// every request's key and body.
+#[derive(Default)]
+struct Throttling {
+    seen: Mutex<HashMap<String, Vec<Bytes>>>,
+}
+
+async fn throttling_order(
+    State(double): State<Arc<Throttling>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let attempt = {
+        let mut seen = double.seen.lock().unwrap();
+        let bodies = seen.entry(key.clone()).or_default();
+        bodies.push(body);
+        bodies.len()
+    };
+    let json = [("content-type", "application/json")];
+    if attempt == 1 {
+        let status = if key.len() % 2 == 0 && key.as_bytes()[0] % 2 == 0 {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return (
+            status,
+            [json[0], ("retry-after", "0")],
+            r#"{"error":"service_unavailable","message":"try again"}"#,
+        )
+            .into_response();
+    }
+    let id = format!("order-{key}");
+    (
+        StatusCode::ACCEPTED,
+        json,
+        format!(r#"{{"order_id":"{id}","status":"queued"}}"#),
+    )
+        .into_response()
+}
+
+async fn serve_throttling() -> (SocketAddr, Arc<Throttling>, tokio::task::JoinHandle<()>) {
+    let double = Arc::new(Throttling::default());
+    let app = axum::Router::new()
+        .route("/order", axum::routing::post(throttling_order))
+        .with_state(double.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, double, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_after_503_and_429_carry_the_same_key_and_make_one_order_each() {
+    let (addr, double, server) = serve_throttling().await;
+    let mut o = LoadOptions::new(format!("http://{addr}"), rate(500.0, 100));
+    o.retry = RetryPolicy {
+        max_retries: 3,
+        base: Duration::from_millis(2),
+        cap: Duration::from_millis(20),
+    };
+    let report = run(o).await.unwrap();
+
+    assert_eq!(report.orders.accepted, 100, "{:?}", report.orders);
+    assert_eq!(report.orders.failed, 0);
+    assert_eq!(report.retries, 100, "one retry per order");
+    let r = report.responses;
+    assert_eq!(r.accepted, 100);
+    assert_eq!(r.throttled + r.server_error, 100, "{r:?}");
+    assert!(r.throttled > 0 && r.server_error > 0, "both kinds: {r:?}");
+    let ids: HashSet<&str> = report
+        .accepted
+        .iter()
+        .map(|a| a.order_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 100, "one order per logical order");
+
+    let seen = double.seen.lock().unwrap();
+    assert_eq!(seen.len(), 100, "one key per order");
+    for (key, bodies) in seen.iter() {
+        assert!(uuid::Uuid::parse_str(key).is_ok(), "{key}");
+        assert_eq!(bodies.len(), 2, "first attempt and its retry: {key}");
+        assert_eq!(bodies[0], bodies[1], "the same body on the retry");
+    }
+    // Each accepted id is the one the double tied to a key it saw.
+    for a in &report.accepted {
+        let key = a.order_id.strip_prefix("order-").unwrap();
+        assert!(seen.contains_key(key), "{a:?}");
+    }
+    server.abort();
+}
+
+fn orders_load(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+        .arg("load")
+        .args(args)
+        .env_remove("ORDERS_STACK")
+        .env_remove("ORDERS_DLQ_URL")
+        .env_remove("ORDERS_API_KEY")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_prints_json_and_exits_by_what_it_found() {
+    let _serial = ONE_PIPELINE_AT_A_TIME.lock().await;
+    // Against orders local: everything accounted for, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = start(local(dir.path())).await.unwrap();
+    let url = format!("http://{}", pipeline.addr());
+    let state = dir.path().to_str().unwrap().to_owned();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        orders_load(&[
+            "--url",
+            &url,
+            "--rate",
+            "100",
+            "--count",
+            "40",
+            "--invalid-ratio",
+            "0.2",
+            "--max-in-flight",
+            "16",
+            "--verify",
+            "--verify-timeout",
+            "30s",
+            "--state-dir",
+            &state,
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let invalid = invalid_among(1, 0.2, 40);
+    assert_eq!(json["orders"]["sent"], 40);
+    assert_eq!(json["responses"]["400"], invalid);
+    assert_eq!(json["reconciliation"]["stored"], 40 - invalid);
+    assert_eq!(json["reconciliation"]["missing"], 0);
+    assert_eq!(json["reconciliation"]["dead_letters_known"], true);
+    assert_eq!(json["config"]["schedule"]["mode"], "rate");
+    for p in ["p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms"] {
+        assert!(json["latency"][p].as_f64().unwrap() > 0.0, "{p}: {json}");
+    }
+    pipeline.shutdown().await;
+
+    // Against an API that accepts but never stores (the double has no GET route): the
+    // accepted orders are missing when the wait ends, exit 3.
+    let (addr, _double, server) = serve_throttling().await;
+    let url = format!("http://{addr}");
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        orders_load(&[
+            "--url",
+            &url,
+            "--burst",
+            "5",
+            "--every",
+            "1s",
+            "--count",
+            "5",
+            "--verify",
+            "--verify-timeout",
+            "300ms",
+            "--state-dir",
+            "/nonexistent-orders-state",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, EXIT_LOST_ORDERS, "{stdout}\n{stderr}");
+    assert!(stdout.contains("missing 5"), "{stdout}");
+    assert!(stdout.contains("dead-lettered unknown"), "{stdout}");
+    assert!(stderr.contains("cannot be read"), "{stderr}");
+    server.abort();
+
+    // Nothing listening: exit 4.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        orders_load(&["--url", &url, "--count", "3", "--max-retries", "0"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, EXIT_UNREACHABLE, "{stdout}\n{stderr}");
+    assert!(stdout.contains("connection errors: 3"), "{stdout}");
+}
