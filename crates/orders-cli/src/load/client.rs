@@ -199,9 +199,6 @@ impl HttpApi {
         );
         let base = url.trim_end_matches('/');
         let base = base.strip_suffix("/order").unwrap_or(base).to_owned();
-        // reqwest's rustls needs a process-wide crypto provider: aws-lc-rs, the one the AWS
-        // SDK links anyway. Installing it twice is harmless (the first one stays).
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
