@@ -83,6 +83,16 @@ fn err(e: impl std::fmt::Display) -> QueueOpError {
     QueueOpError(format!("local queue: {e}"))
 }
 
+/// Runs a blocking SQLite call (a durable write waits for fsync) without stalling the other
+/// tasks of a multi-threaded runtime: `block_in_place` hands them to another worker thread.
+/// On a current-thread runtime (unit tests) it simply runs the call.
+fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -300,7 +310,8 @@ impl LocalQueue {
 
 impl OrderQueue for LocalQueue {
     async fn enqueue(&self, order: &QueuedOrder) -> Result<(), QueueError> {
-        self.send_raw(&order.to_message_body(), Some(&order.order_id.to_string()))
+        let order_id = order.order_id.to_string();
+        blocking(|| self.send_raw(&order.to_message_body(), Some(&order_id)))
             .map(|_| ())
             .map_err(|e| QueueError::Unavailable(e.0))
     }
@@ -312,7 +323,7 @@ impl QueueSource for LocalQueue {
         let give_up = tokio::time::Instant::now() + wait;
         loop {
             let mut sends = self.sends.subscribe();
-            let (messages, next_visible) = self.receive_now(max)?;
+            let (messages, next_visible) = blocking(|| self.receive_now(max))?;
             let now = tokio::time::Instant::now();
             if !messages.is_empty() || now >= give_up {
                 return Ok(messages);
@@ -330,15 +341,19 @@ impl QueueSource for LocalQueue {
     }
 
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueOpError> {
-        let conn = self.conn.lock().unwrap();
-        for receipt in receipt_handles {
-            conn.execute(
-                "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
-                params![MAIN, receipt],
-            )
-            .map_err(err)?;
-        }
-        Ok(())
+        // One transaction (one fsync) for the whole batch, as SQS's DeleteMessageBatch.
+        blocking(|| {
+            let mut conn = self.conn.lock().unwrap();
+            let tx = conn.transaction().map_err(err)?;
+            for receipt in receipt_handles {
+                tx.execute(
+                    "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
+                    params![MAIN, receipt],
+                )
+                .map_err(err)?;
+            }
+            tx.commit().map_err(err)
+        })
     }
 }
 
