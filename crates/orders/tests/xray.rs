@@ -415,18 +415,12 @@ async fn concurrent_invocations_keep_their_own_traces() {
 }
 
 #[tokio::test]
-async fn queue_url_and_table_name_when_the_client_emits_them() {
+async fn the_adapters_name_the_queue_and_the_table_in_their_subsegments() {
     let aws = aws().await;
     // The SDK hands an operation's input members to its telemetry only when the client
-    // opts in; the adapters take any client.
-    let sqs = aws_sdk_sqs::config::Builder::from(&aws.config)
-        .emit_input_attributes(["QueueUrl"])
-        .build();
-    let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::from_conf(sqs), &aws.queue_url);
-    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&aws.config)
-        .emit_input_attributes(["TableName"])
-        .build();
-    let store = DynamoOrderStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), &aws.table);
+    // opts in; the adapters' own clients do.
+    let queue = SqsOrderQueue::from_sdk_config(&aws.config, &aws.queue_url);
+    let store = DynamoOrderStore::from_sdk_config(&aws.config, &aws.table);
     let daemon = Daemon::start();
     let dispatch = traced(&daemon, None);
     let header = TraceHeader::new(true);

@@ -146,7 +146,7 @@ where
 impl DynamoOrderStore {
     /// A store adapter with a client built from a shared SDK configuration.
     pub fn from_sdk_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(config), table)
+        Self::new(Client::from_conf(super::dynamodb_config(config)), table)
     }
 }
 

@@ -49,7 +49,7 @@ impl DynamoIdempotencyStore {
 
     /// An adapter with a client built from a shared SDK configuration.
     pub fn from_sdk_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(config), table)
+        Self::new(Client::from_conf(super::dynamodb_config(config)), table)
     }
 
     /// Creates the table unless it exists (local pipeline and tests; in AWS the template

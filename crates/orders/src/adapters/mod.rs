@@ -38,3 +38,12 @@ mod sdk_error {
 
 #[cfg(any(feature = "sqs", feature = "dynamodb"))]
 use sdk_error::describe;
+
+/// The DynamoDB client configuration of both DynamoDB adapters: the shared SDK settings,
+/// and `TableName` handed to the SDK's telemetry so X-Ray subsegments name the table.
+#[cfg(feature = "dynamodb")]
+fn dynamodb_config(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Config {
+    aws_sdk_dynamodb::config::Builder::from(config)
+        .emit_input_attributes(["TableName"])
+        .build()
+}

@@ -136,6 +136,10 @@ where
 impl SqsOrderQueue {
     /// A queue adapter with a client built from a shared SDK configuration.
     pub fn from_sdk_config(config: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
-        Self::new(Client::new(config), queue_url)
+        // QueueUrl goes to the SDK's telemetry, so the X-Ray subsegment names the queue.
+        let conf = aws_sdk_sqs::config::Builder::from(config)
+            .emit_input_attributes(["QueueUrl"])
+            .build();
+        Self::new(Client::from_conf(conf), queue_url)
     }
 }
