@@ -106,17 +106,15 @@ def parse_delay(spec):
 def worker_batch_ms(figures, batch, delay):
     """Duration of one worker invocation with `batch` records.
 
-    Without delay: a line through the measured batches of 1 and 10 (fixed cost + cost per
-    record). With a simulated delay drawn uniformly from [lo, hi] per record, the records
+    Without delay: the line through the measured batches of 1 and 10. With a simulated delay drawn uniformly from [lo, hi] per record, the records
     run concurrently, so the batch takes its longest delay: E[max of n uniforms] =
     lo + (hi - lo) * n / (n + 1).
     """
     one, ten = figures["worker_ms_batch_1"], figures["worker_ms_batch_10"]
     per_record = max((ten - one) / 9.0, 0.0)
-    fixed = max(one - per_record, 0.0)
     lo, hi = parse_delay(delay)
     longest = lo + (hi - lo) * batch / (batch + 1.0)
-    return fixed + per_record * batch + longest
+    return one + per_record * (batch - 1) + longest
 
 
 def billed_ms(ms):
