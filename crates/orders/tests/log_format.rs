@@ -1,35 +1,18 @@
 //! The shipped log format: what a CloudWatch line looks like for an event inside Lambda's
 //! invocation span and a handler's record span.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use orders::telemetry::{subscriber, LogFormat, LogSettings};
 use serde_json::Value;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn capture(format: LogFormat, level: &str, log: impl FnOnce()) -> String {
-    let out = Capture::default();
+    let out = test_support::CapturedLogs::default();
     let writer = out.clone();
     let settings = LogSettings {
         format,
         level: level.into(),
     };
     tracing::subscriber::with_default(subscriber(&settings, move || writer.clone()), log);
-    let bytes = out.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
+    out.text()
 }
 
 fn in_an_invocation() {

@@ -3,8 +3,6 @@
 //! ColdStart. And the same counts as valid CloudWatch EMF through the Lambda emitter.
 
 use std::future::Future;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::http::HeaderValue;
@@ -219,22 +217,10 @@ async fn an_unavailable_idempotency_store_or_a_bug_is_neither_rejected_nor_an_en
 }
 
 /// A writer whose bytes the test can read afterwards.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn one_invocation_flushes_valid_emf_with_service_function_and_error_code() {
-    let out = Buffer::default();
+    let out = test_support::CapturedLogs::default();
     let config = MetricsConfig {
         namespace: "Shop".into(),
         service: "shop".into(),
@@ -248,7 +234,7 @@ async fn one_invocation_flushes_valid_emf_with_service_function_and_error_code()
     })
     .await;
     emf.flush().unwrap();
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     let data: Vec<_> = text
         .lines()
         .flat_map(|line| check_line(line).unwrap_or_else(|e| panic!("{e}: {line}")))

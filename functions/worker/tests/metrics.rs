@@ -4,8 +4,6 @@
 //! same as valid CloudWatch EMF through the Lambda emitter.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -137,22 +135,10 @@ async fn records_out_of_time_and_unidentified_failures_count_as_failed() {
 }
 
 /// A writer whose bytes the test can read afterwards.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn one_invocation_flushes_valid_emf_with_explicit_zeros_and_milliseconds() {
-    let out = Buffer::default();
+    let out = test_support::CapturedLogs::default();
     let emf = EmfMetrics::new(MetricsConfig::default(), Box::new(out.clone()));
     let worker = Worker::new(
         InMemoryStore::new(),
@@ -167,7 +153,7 @@ async fn one_invocation_flushes_valid_emf_with_explicit_zeros_and_milliseconds()
         .await
         .unwrap();
     emf.flush().unwrap();
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     let data: Vec<_> = text
         .lines()
         .flat_map(|line| check_line(line).unwrap_or_else(|e| panic!("{e}: {line}")))
