@@ -182,7 +182,10 @@ impl<S: OrderStore> Worker<S> {
                 left_ms: (left + self.deadline_margin).as_millis() as u64,
             });
         }
-        tokio::time::sleep(delay).await;
+        if !delay.is_zero() {
+            // A zero sleep still waits for the timer wheel's next tick (about 1 ms).
+            tokio::time::sleep(delay).await;
+        }
 
         let processing_ms = started.elapsed().as_millis() as u64;
         let stored = StoredOrder::processed(order, Utc::now(), processing_ms, attempts);

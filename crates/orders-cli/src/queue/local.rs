@@ -9,21 +9,28 @@
 //!
 //! With a file, every send is committed (WAL, `synchronous=FULL`) before `enqueue`
 //! returns, so an order answered 202 survives a crash or restart of the process.
+//! Concurrent sends share commits (group commit): each `enqueue` adds its message to a
+//! pending list, and whichever caller holds the connection next writes every pending message
+//! in one transaction and answers each of them. One fsync then acknowledges all the orders
+//! that arrived while the previous one ran, and no send returns before its own commit.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orders::domain::QueuedOrder;
 use orders::ports::{OrderQueue, QueueError};
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::{DeadLetter, DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Received};
 
 const MAIN: &str = "main";
 const DLQ: &str = "dlq";
+/// How often a receive purges messages past their retention period (a table scan).
+const PURGE_EVERY_MS: i64 = 60_000;
 
 /// Behaviour of the embedded queue pair (defaults come from `template.yaml`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,9 +70,24 @@ struct Row {
     first: Option<i64>,
 }
 
+/// A send waiting for the next group commit.
+struct PendingSend {
+    body: String,
+    order_id: Option<String>,
+    done: oneshot::Sender<Result<String, QueueOpError>>,
+}
+
 /// The embedded queue and its dead-letter queue.
 pub struct LocalQueue {
     conn: Mutex<Connection>,
+    /// Sends not yet written; taken, all at once, by whoever holds `conn` next.
+    pending: Mutex<Vec<PendingSend>>,
+    /// Kept in a file: a commit waits for fsync, so calls leave the async worker thread.
+    durable: bool,
+    /// When a receive last purged expired messages (ms since the epoch).
+    last_purge_ms: AtomicI64,
+    /// Group commits so far (each wrote one or more sends).
+    group_commits: AtomicU64,
     config: LocalQueueConfig,
     /// Bumped on every send or redrive, to wake long-polling receivers.
     sends: watch::Sender<u64>,
@@ -85,12 +107,101 @@ fn err(e: impl std::fmt::Display) -> QueueOpError {
 
 /// Runs a blocking SQLite call (a durable write waits for fsync) without stalling the other
 /// tasks of a multi-threaded runtime: `block_in_place` hands them to another worker thread.
-/// On a current-thread runtime (unit tests) it simply runs the call.
-fn blocking<T>(call: impl FnOnce() -> T) -> T {
+/// On a current-thread runtime (unit tests) it simply runs the call. An in-memory database
+/// answers in microseconds: handing the thread over would cost more than the call.
+fn blocking<T>(durable: bool, call: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) if durable => {
+            tokio::task::block_in_place(call)
+        }
         _ => call(),
     }
+}
+
+/// The table's layout, version 1 (`PRAGMA user_version`). Every index costs each send a
+/// write, so there are two: ready messages by time (the next visibility, the counts) and each
+/// queue in send order (receives). A receipt handle names its row (`seq:token`), so deletes
+/// need no index of their own; message ids are random UUIDs, kept without a UNIQUE index.
+const SCHEMA_V1: &str = "
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        queue TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        order_id TEXT,
+        sent_at_ms INTEGER NOT NULL,
+        visible_at_ms INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        first_receive_ms INTEGER,
+        receipt TEXT
+    );
+    CREATE INDEX messages_ready ON messages(queue, visible_at_ms);
+    CREATE INDEX messages_order ON messages(queue, seq);
+    PRAGMA user_version = 1;";
+
+/// Brings a queue file to [`SCHEMA_V1`], keeping its messages: a file written by an earlier
+/// version (version 0: AUTOINCREMENT, a UNIQUE message id and a receipt index) is rebuilt in
+/// one transaction. Receipts of that file's in-flight messages are dropped: the process that
+/// held them is gone, and the messages become visible again when their timeout passes.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= 1 {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let old: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'messages'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old {
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS messages_ready;
+             DROP INDEX IF EXISTS messages_receipt;
+             ALTER TABLE messages RENAME TO messages_v0;",
+        )?;
+    }
+    tx.execute_batch(SCHEMA_V1)?;
+    if old {
+        tx.execute_batch(
+            "INSERT INTO messages (seq, queue, message_id, body, order_id, sent_at_ms,
+                 visible_at_ms, receive_count, first_receive_ms, receipt)
+             SELECT seq, queue, message_id, body, order_id, sent_at_ms, visible_at_ms,
+                 receive_count, first_receive_ms, NULL FROM messages_v0;
+             DROP TABLE messages_v0;",
+        )?;
+    }
+    tx.commit()
+}
+
+/// The row a receipt handle (`seq:token`) names, if it is one of ours.
+fn receipt_row(handle: &str) -> Option<i64> {
+    handle.split_once(':')?.0.parse().ok()
+}
+
+/// Inserts messages in the caller's transaction; returns each one's message id.
+fn insert_messages<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    messages: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    duplicate_rate: f64,
+) -> rusqlite::Result<Vec<String>> {
+    let now = now_ms();
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO messages (queue, message_id, body, order_id, sent_at_ms, visible_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?;
+    let mut ids = Vec::new();
+    for (body, order_id) in messages {
+        let message_id = uuid::Uuid::new_v4().to_string();
+        stmt.execute(params![MAIN, message_id, body, order_id, now])?;
+        if fastrand::f64() < duplicate_rate {
+            // A duplicate delivery is a second message with the same body and attributes.
+            let copy = uuid::Uuid::new_v4().to_string();
+            stmt.execute(params![MAIN, copy, body, order_id, now])?;
+        }
+        ids.push(message_id);
+    }
+    Ok(ids)
 }
 
 fn now_ms() -> i64 {
@@ -103,7 +214,7 @@ fn now_ms() -> i64 {
 impl LocalQueue {
     /// Opens (or creates) the queue in `path`, or in memory when `path` is `None`.
     pub fn open(path: Option<&Path>, config: LocalQueueConfig) -> Result<Self, QueueOpError> {
-        let conn = match path {
+        let mut conn = match path {
             Some(path) => {
                 let conn = Connection::open(path).map_err(err)?;
                 conn.execute_batch(
@@ -114,25 +225,13 @@ impl LocalQueue {
             }
             None => Connection::open_in_memory().map_err(err)?,
         };
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS messages (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                queue TEXT NOT NULL,
-                message_id TEXT NOT NULL UNIQUE,
-                body TEXT NOT NULL,
-                order_id TEXT,
-                sent_at_ms INTEGER NOT NULL,
-                visible_at_ms INTEGER NOT NULL,
-                receive_count INTEGER NOT NULL DEFAULT 0,
-                first_receive_ms INTEGER,
-                receipt TEXT
-            );
-            CREATE INDEX IF NOT EXISTS messages_ready ON messages(queue, visible_at_ms);
-            CREATE INDEX IF NOT EXISTS messages_receipt ON messages(receipt);",
-        )
-        .map_err(err)?;
+        migrate(&mut conn).map_err(err)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            pending: Mutex::new(Vec::new()),
+            durable: path.is_some(),
+            last_purge_ms: AtomicI64::new(0),
+            group_commits: AtomicU64::new(0),
             config,
             sends: watch::Sender::new(0),
         })
@@ -143,33 +242,78 @@ impl LocalQueue {
         self.config
     }
 
-    /// Sends a raw body (what `SendMessage` does); returns the message id.
+    /// Sends a raw body (what `SendMessage` does) in its own transaction; returns the message
+    /// id.
     pub fn send_raw(&self, body: &str, order_id: Option<&str>) -> Result<String, QueueOpError> {
-        let message_id = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
-        let copies = if fastrand::f64() < self.config.duplicate_rate {
-            2
-        } else {
-            1
-        };
-        let conn = self.conn.lock().unwrap();
-        for copy in 0..copies {
-            // A duplicate delivery is a second message with the same body and attributes.
-            let id = if copy == 0 {
-                message_id.clone()
-            } else {
-                uuid::Uuid::new_v4().to_string()
-            };
-            conn.execute(
-                "INSERT INTO messages (queue, message_id, body, order_id, sent_at_ms, visible_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![MAIN, id, body, order_id, now],
-            )
-            .map_err(err)?;
-        }
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(err)?;
+        let ids = insert_messages(
+            &tx,
+            std::iter::once((body, order_id)),
+            self.config.duplicate_rate,
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
         drop(conn);
         self.sends.send_modify(|n| *n += 1);
-        Ok(message_id)
+        Ok(ids.into_iter().next().unwrap_or_default())
+    }
+
+    /// Sends a body as part of the next group commit; returns once it is committed.
+    async fn send_grouped(
+        &self,
+        body: String,
+        order_id: Option<String>,
+    ) -> Result<String, QueueOpError> {
+        let (done, committed) = oneshot::channel();
+        self.pending.lock().unwrap().push(PendingSend {
+            body,
+            order_id,
+            done,
+        });
+        blocking(self.durable, || self.commit_pending());
+        // Committed by this call or by one that held the connection before it took the
+        // list; a committer that panicked dropped the sender.
+        committed
+            .await
+            .unwrap_or_else(|_| Err(err("the send was not committed")))
+    }
+
+    /// Writes every pending send in one transaction and answers each; a failed transaction
+    /// fails all of them (nothing of it was written).
+    fn commit_pending(&self) {
+        let mut conn = self.conn.lock().unwrap();
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap());
+        if batch.is_empty() {
+            return; // an earlier holder of the connection committed ours
+        }
+        let written = conn.transaction().and_then(|tx| {
+            let ids = insert_messages(
+                &tx,
+                batch
+                    .iter()
+                    .map(|p| (p.body.as_str(), p.order_id.as_deref())),
+                self.config.duplicate_rate,
+            )?;
+            tx.commit()?;
+            Ok(ids)
+        });
+        drop(conn);
+        self.group_commits.fetch_add(1, Ordering::Relaxed);
+        match written {
+            Ok(ids) => {
+                self.sends.send_modify(|n| *n += 1);
+                for (pending, id) in batch.into_iter().zip(ids) {
+                    let _ = pending.done.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                let e = err(e);
+                for pending in batch {
+                    let _ = pending.done.send(Err(e.clone()));
+                }
+            }
+        }
     }
 
     /// One non-waiting receive; also returns when the next hidden message becomes visible.
@@ -177,23 +321,28 @@ impl LocalQueue {
         let now = now_ms();
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction().map_err(err)?;
-        tx.execute(
-            "DELETE FROM messages WHERE queue = ?1 AND sent_at_ms < ?2",
-            params![MAIN, now - self.config.retention.as_millis() as i64],
-        )
-        .map_err(err)?;
-        tx.execute(
-            "DELETE FROM messages WHERE queue = ?1 AND sent_at_ms < ?2",
-            params![DLQ, now - self.config.dlq_retention.as_millis() as i64],
-        )
-        .map_err(err)?;
+        if now - self.last_purge_ms.load(Ordering::Relaxed) >= PURGE_EVERY_MS {
+            // Retention is days long: a purge a minute is exact enough, and spares each
+            // receive a scan of the whole table.
+            tx.execute(
+                "DELETE FROM messages WHERE queue = ?1 AND sent_at_ms < ?2",
+                params![MAIN, now - self.config.retention.as_millis() as i64],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "DELETE FROM messages WHERE queue = ?1 AND sent_at_ms < ?2",
+                params![DLQ, now - self.config.dlq_retention.as_millis() as i64],
+            )
+            .map_err(err)?;
+            self.last_purge_ms.store(now, Ordering::Relaxed);
+        }
         let mut out = Vec::new();
         // Each message at most once per receive, even with a zero visibility timeout.
         let mut after = 0i64;
         loop {
             let candidates: Vec<Row> = {
                 let mut stmt = tx
-                    .prepare(
+                    .prepare_cached(
                         "SELECT seq, message_id, body, order_id, sent_at_ms, receive_count, first_receive_ms
                          FROM messages WHERE queue = ?1 AND visible_at_ms <= ?2 AND seq > ?4
                          ORDER BY seq LIMIT ?3",
@@ -243,12 +392,20 @@ impl LocalQueue {
                     );
                     continue;
                 }
-                let receipt = uuid::Uuid::new_v4().to_string();
+                let receipt = format!("{seq}:{}", uuid::Uuid::new_v4().simple());
                 let first = first.unwrap_or(now);
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE messages SET receive_count = ?1, visible_at_ms = ?2, receipt = ?3, first_receive_ms = ?4 WHERE seq = ?5",
-                    params![count + 1, now + self.config.visibility_timeout.as_millis() as i64, receipt, first, seq],
                 )
+                .and_then(|mut update| {
+                    update.execute(params![
+                        count + 1,
+                        now + self.config.visibility_timeout.as_millis() as i64,
+                        receipt,
+                        first,
+                        seq
+                    ])
+                })
                 .map_err(err)?;
                 let attributes = HashMap::from([
                     (
@@ -310,8 +467,8 @@ impl LocalQueue {
 
 impl OrderQueue for LocalQueue {
     async fn enqueue(&self, order: &QueuedOrder) -> Result<(), QueueError> {
-        let order_id = order.order_id.to_string();
-        blocking(|| self.send_raw(&order.to_message_body(), Some(&order_id)))
+        self.send_grouped(order.to_message_body(), Some(order.order_id.to_string()))
+            .await
             .map(|_| ())
             .map_err(|e| QueueError::Unavailable(e.0))
     }
@@ -323,7 +480,7 @@ impl QueueSource for LocalQueue {
         let give_up = tokio::time::Instant::now() + wait;
         loop {
             let mut sends = self.sends.subscribe();
-            let (messages, next_visible) = blocking(|| self.receive_now(max))?;
+            let (messages, next_visible) = blocking(self.durable, || self.receive_now(max))?;
             let now = tokio::time::Instant::now();
             if !messages.is_empty() || now >= give_up {
                 return Ok(messages);
@@ -342,15 +499,21 @@ impl QueueSource for LocalQueue {
 
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueOpError> {
         // One transaction (one fsync) for the whole batch, as SQS's DeleteMessageBatch.
-        blocking(|| {
+        blocking(self.durable, || {
             let mut conn = self.conn.lock().unwrap();
             let tx = conn.transaction().map_err(err)?;
-            for receipt in receipt_handles {
-                tx.execute(
-                    "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
-                    params![MAIN, receipt],
-                )
-                .map_err(err)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                    )
+                    .map_err(err)?;
+                // A handle that names no row of ours deletes nothing, like a stale one.
+                for receipt in receipt_handles {
+                    if let Some(seq) = receipt_row(receipt) {
+                        stmt.execute(params![seq, MAIN, receipt]).map_err(err)?;
+                    }
+                }
             }
             tx.commit().map_err(err)
         })
@@ -397,5 +560,204 @@ impl DeadLetterOps for LocalQueue {
 
     async fn counts(&self) -> Result<(QueueCounts, QueueCounts), QueueOpError> {
         Ok((self.count(MAIN)?, self.count(DLQ)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orders::domain::{NewOrder, OrderId};
+    use std::sync::Arc;
+
+    fn order() -> QueuedOrder {
+        NewOrder::parse_json(br#"{"email":"a@example.com","items":[{"sku":"SKU-1","qty":1}]}"#)
+            .expect("valid")
+            .accept(OrderId::new_v7(), chrono::Utc::now())
+    }
+
+    fn rows(queue: &LocalQueue) -> i64 {
+        queue
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    // The held guard is the point: it blocks the committers while the sends pile up.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_waiting_for_a_commit_share_the_next_one_and_all_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.sqlite");
+        let queue = Arc::new(LocalQueue::open(Some(&path), LocalQueueConfig::default()).unwrap());
+        // Holding the connection stands in for a commit in progress: every send meanwhile
+        // queues up behind it.
+        let busy = queue.conn.lock().unwrap();
+        let sends: Vec<_> = (0..20)
+            .map(|_| {
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.enqueue(&order()).await })
+            })
+            .collect();
+        while queue.pending.lock().unwrap().len() < 20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            sends.iter().all(|s| !s.is_finished()),
+            "no send returns before its commit"
+        );
+        drop(busy);
+        for send in sends {
+            send.await.unwrap().expect("every send is committed");
+        }
+        assert_eq!(
+            queue.group_commits.load(Ordering::Relaxed),
+            1,
+            "one commit for all 20"
+        );
+        drop(queue);
+        // What a restarted process finds: every answered send, once.
+        let reopened = LocalQueue::open(Some(&path), LocalQueueConfig::default()).unwrap();
+        assert_eq!(rows(&reopened), 20);
+        let got = reopened.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(got.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_failed_group_commit_fails_every_send_in_it_and_writes_none() {
+        let queue = LocalQueue::open(None, LocalQueueConfig::default()).unwrap();
+        queue
+            .conn
+            .lock()
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+        let error = queue.enqueue(&order()).await.unwrap_err();
+        assert!(matches!(error, QueueError::Unavailable(ref m) if m.contains("disk full")));
+        assert_eq!(rows(&queue), 0);
+    }
+
+    #[tokio::test]
+    async fn deletes_need_the_current_receipt_of_the_row() {
+        let queue = LocalQueue::open(
+            None,
+            LocalQueueConfig {
+                visibility_timeout: Duration::ZERO,
+                ..LocalQueueConfig::default()
+            },
+        )
+        .unwrap();
+        queue.send_raw("one", None).unwrap();
+        let first = queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        let second = queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        assert_eq!(first.message_id, second.message_id);
+        assert_ne!(first.receipt_handle, second.receipt_handle);
+        let stale_or_foreign = [
+            first.receipt_handle.clone(),
+            "not-a-receipt".to_owned(),
+            format!("{}:0000", receipt_row(&second.receipt_handle).unwrap()),
+        ];
+        queue.delete(&stale_or_foreign).await.unwrap();
+        assert_eq!(
+            rows(&queue),
+            1,
+            "stale, malformed and forged receipts delete nothing"
+        );
+        queue.delete(&[second.receipt_handle]).await.unwrap();
+        assert_eq!(rows(&queue), 0);
+    }
+
+    #[tokio::test]
+    async fn a_version_0_file_keeps_its_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.sqlite");
+        let now = now_ms();
+        {
+            // The layout (and rows) written before schema version 1.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE messages (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL,
+                    message_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL, order_id TEXT,
+                    sent_at_ms INTEGER NOT NULL, visible_at_ms INTEGER NOT NULL,
+                    receive_count INTEGER NOT NULL DEFAULT 0, first_receive_ms INTEGER,
+                    receipt TEXT);
+                 CREATE INDEX messages_ready ON messages(queue, visible_at_ms);
+                 CREATE INDEX messages_receipt ON messages(receipt);",
+            )
+            .unwrap();
+            let insert = "INSERT INTO messages (queue, message_id, body, order_id, sent_at_ms,
+                 visible_at_ms, receive_count, first_receive_ms, receipt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+            conn.execute(
+                insert,
+                params![
+                    "main",
+                    "m-ready",
+                    "ready",
+                    "o-1",
+                    now,
+                    now,
+                    0,
+                    None::<i64>,
+                    None::<String>
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                insert,
+                params![
+                    "main",
+                    "m-flight",
+                    "flight",
+                    "o-2",
+                    now,
+                    now + 60_000,
+                    1,
+                    now,
+                    "old-receipt"
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                insert,
+                params![
+                    "dlq",
+                    "m-dead",
+                    "dead",
+                    "o-3",
+                    now,
+                    now,
+                    5,
+                    now,
+                    None::<String>
+                ],
+            )
+            .unwrap();
+        }
+        let queue = LocalQueue::open(Some(&path), LocalQueueConfig::default()).unwrap();
+        let (main, dlq) = queue.counts().await.unwrap();
+        assert_eq!((main.visible, main.in_flight, dlq.visible), (1, 1, 1));
+        let got = queue.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].message_id.as_str(), got[0].body.as_str()),
+            ("m-ready", "ready")
+        );
+        assert_eq!(got[0].attributes["ApproximateReceiveCount"], "1");
+        queue
+            .delete(&[got[0].receipt_handle.clone()])
+            .await
+            .unwrap();
+        let dead = queue.dlq_list(10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].order_id.as_deref(), Some("o-3"));
+        drop(queue);
+        // Opening again does not migrate twice.
+        let queue = LocalQueue::open(Some(&path), LocalQueueConfig::default()).unwrap();
+        assert_eq!(rows(&queue), 2);
     }
 }
