@@ -1,19 +1,21 @@
 //! End-to-end throughput of `orders local` with no simulated delay (issue 7), each figure
 //! measured in the same run as the ceiling it sits under.
 //!
-//! 1. Accepted orders per second at the API: `orders_cli::pipeline::start` (the exact
-//!    pipeline `orders local --in-memory --processing-delay-ms 0` runs: axum API with the
-//!    request model check, ingest handler, embedded SQLite queue, poller, worker, Dynoxide)
-//!    under closed-loop load from `BENCH_CONNECTIONS` keep-alive HTTP/1.1 connections for
-//!    `BENCH_SECONDS`. Ceiling: an axum server started the same way (`axum::serve` on a
-//!    loopback listener, same runtime, same client) whose only route reads the body and
-//!    answers 202 with a small JSON body. (It is a separate tiny server in this bench: the
-//!    local API's router has no no-op route.) The orders the poller stored during the window
-//!    are reported too (the worker shares the 2 cores with the API there).
-//!    Two more servers split the gap between the two figures: the same router
-//!    (`orders_cli::api::router`, model check, ingest handler, metrics scope) over an
-//!    in-memory queue (HTTP + model check + handler only), and over the embedded SQLite
-//!    queue with no poller (the API side of `orders local` without the worker competing).
+//! 1. Accepted orders per second at the API: the local API's router and middleware
+//!    (`orders_cli::api::router`: request model check, ingest handler, metrics scope) over
+//!    the embedded SQLite queue as `orders local --in-memory` opens it, under closed-loop
+//!    load from `BENCH_CONNECTIONS` keep-alive HTTP/1.1 connections for `BENCH_SECONDS`,
+//!    with no worker draining the queue meanwhile: in AWS the ingest function never shares a
+//!    CPU with the worker, so this is the API's own capacity. Ceiling: an axum server
+//!    started the same way (`axum::serve` on a loopback listener, same runtime, same client)
+//!    whose only route reads the body and answers 202 with a small JSON body (a separate tiny
+//!    server: the local API's router has no no-op route).
+//!    Measured alongside, to split the figure and to show what `orders local` does on one
+//!    machine: the same API over an in-memory `Vec` queue (HTTP + model check + handler
+//!    only); over the queue in a file (`synchronous=FULL`, one fsync per group commit: what
+//!    `orders local` runs by default); and the whole pipeline (`orders_cli::pipeline::start`,
+//!    poller, worker and Dynoxide storing every accepted order on the same 2 cores), with the
+//!    orders it stored during the window.
 //! 2. Stored orders per second: `BENCH_ORDERS` orders are put on the embedded queue first,
 //!    then the poller (the template's batch size and maximum concurrency) drains them
 //!    through the worker into Dynoxide; the clock runs from the poller's start to the last
@@ -125,8 +127,15 @@ fn main() {
         let api = rt.block_on(api_server(InMemoryQueue::new()));
         let api_memory = load(api.0, &p);
         api.1.abort();
-        let api = rt.block_on(api_server(local_queue(&local)));
+        let api = rt.block_on(api_server(local_queue(&local, None)));
         let api_sqlite = load(api.0, &p);
+        api.1.abort();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let api = rt.block_on(api_server(local_queue(
+            &local,
+            Some(&dir.path().join("queue.sqlite")),
+        )));
+        let api_durable = load(api.0, &p);
         api.1.abort();
         let (figure, stored_during) = rt.block_on(async {
             let options = LocalOptions {
@@ -151,28 +160,33 @@ fn main() {
             (figure, stored)
         });
         println!(
-            "accepted rep {}: pipeline {:.0} orders/s ({} non-202), no-op route {:.0} req/s, ratio {:.3}; stored meanwhile {:.0}/s; API alone over an in-memory queue {:.0}/s, over the SQLite queue {:.0}/s",
+            "accepted rep {}: API over the embedded queue {:.0} orders/s, no-op route {:.0} req/s, ratio {:.3}; over a Vec queue {:.0}/s, over the queue in a file {:.0}/s; whole pipeline {:.0}/s ({} non-202), stored meanwhile {:.0}/s",
             rep + 1,
+            api_sqlite.rate,
+            ceiling.rate,
+            api_sqlite.rate / ceiling.rate,
+            api_memory.rate,
+            api_durable.rate,
             figure.rate,
             figure.other,
-            ceiling.rate,
-            figure.rate / ceiling.rate,
             stored_during,
-            api_memory.rate,
-            api_sqlite.rate,
         );
         println!(
-            "    process CPU per request: pipeline {:.0} µs, no-op {:.0} µs, API over in-memory queue {:.0} µs, over SQLite queue {:.0} µs (cores busy: {:.2} / {:.2} / {:.2} / {:.2})",
-            figure.cpu_us_per_request(),
+            "    process CPU per request: no-op {:.0} µs, API over the embedded queue {:.0} µs, over a Vec queue {:.0} µs, over the queue in a file {:.0} µs, whole pipeline {:.0} µs",
             ceiling.cpu_us_per_request(),
-            api_memory.cpu_us_per_request(),
             api_sqlite.cpu_us_per_request(),
-            figure.cpu / figure.window,
-            ceiling.cpu / ceiling.window,
-            api_memory.cpu / api_memory.window,
-            api_sqlite.cpu / api_sqlite.window,
+            api_memory.cpu_us_per_request(),
+            api_durable.cpu_us_per_request(),
+            figure.cpu_us_per_request(),
         );
-        accepted.push((figure, ceiling, stored_during, api_memory, api_sqlite));
+        accepted.push(Accepted {
+            pipeline: figure,
+            noop: ceiling,
+            stored_during,
+            api_memory,
+            api_sqlite,
+            api_durable,
+        });
     }
 
     let mut stored = Vec::new();
@@ -195,23 +209,31 @@ fn main() {
 
     let accepted_json: Vec<String> = accepted
         .iter()
-        .map(|(f, c, s, m, q)| {
+        .map(|a| {
+            let runs = [
+                ("api_sqlite_queue", &a.api_sqlite),
+                ("noop", &a.noop),
+                ("api_memory_queue", &a.api_memory),
+                ("api_durable_queue", &a.api_durable),
+                ("pipeline", &a.pipeline),
+            ];
+            let field = |f: &dyn Fn(&LoadResult) -> String| {
+                runs.iter()
+                    .map(|(name, r)| format!(r#""{name}":{}"#, f(r)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
             format!(
-                r#"{{"accepted_per_s":{:.1},"non_202":{},"noop_per_s":{:.1},"stored_during_per_s":{:.1},"api_memory_queue_per_s":{:.1},"api_sqlite_queue_per_s":{:.1},"cpu_us":{{"pipeline":{:.1},"noop":{:.1},"api_memory_queue":{:.1},"api_sqlite_queue":{:.1}}},"cpu_cores":{{"pipeline":{:.2},"noop":{:.2},"api_memory_queue":{:.2},"api_sqlite_queue":{:.2}}}}}"#,
-                f.rate,
-                f.other + m.other + q.other,
-                c.rate,
-                s,
-                m.rate,
-                q.rate,
-                f.cpu_us_per_request(),
-                c.cpu_us_per_request(),
-                m.cpu_us_per_request(),
-                q.cpu_us_per_request(),
-                f.cpu / f.window,
-                c.cpu / c.window,
-                m.cpu / m.window,
-                q.cpu / q.window,
+                r#"{{"accepted_per_s":{:.1},"noop_per_s":{:.1},"api_memory_queue_per_s":{:.1},"api_durable_queue_per_s":{:.1},"pipeline_per_s":{:.1},"stored_during_per_s":{:.1},"non_202":{},"cpu_us":{{{}}},"cpu_cores":{{{}}}}}"#,
+                a.api_sqlite.rate,
+                a.noop.rate,
+                a.api_memory.rate,
+                a.api_durable.rate,
+                a.pipeline.rate,
+                a.stored_during,
+                runs.iter().map(|(_, r)| r.other).sum::<u64>(),
+                field(&|r| format!("{:.1}", r.cpu_us_per_request())),
+                field(&|r| format!("{:.2}", r.cpu / r.window)),
             )
         })
         .collect();
@@ -303,11 +325,21 @@ async fn api_server<Q: OrderQueue + 'static>(
     (addr, task)
 }
 
-/// The embedded queue as `orders local --in-memory` opens it.
-fn local_queue(local: &LocalSettings) -> LocalQueue {
+/// One repetition of the accepted-rate measurements.
+struct Accepted {
+    pipeline: LoadResult,
+    noop: LoadResult,
+    stored_during: f64,
+    api_memory: LoadResult,
+    api_sqlite: LoadResult,
+    api_durable: LoadResult,
+}
+
+/// The embedded queue as `orders local` opens it: in memory (`--in-memory`) or in a file.
+fn local_queue(local: &LocalSettings, file: Option<&std::path::Path>) -> LocalQueue {
     let s = &local.pipeline;
     LocalQueue::open(
-        None,
+        file,
         LocalQueueConfig {
             visibility_timeout: s.visibility_timeout,
             max_receive_count: s.max_receive_count,
@@ -514,7 +546,7 @@ async fn drain(local: &LocalSettings, n: usize) -> (f64, f64) {
     let sdk = table.sdk_config().await;
     let store = DynamoOrderStore::from_sdk_config(&sdk, LOCAL_TABLE);
     store.create_table_if_missing().await.expect("table");
-    let queue = local_queue(local);
+    let queue = local_queue(local, None);
     let order = NewOrder::parse_json(BODY.as_bytes()).expect("valid");
     for _ in 0..n {
         let queued = order.clone().accept(OrderId::new_v7(), Utc::now());
