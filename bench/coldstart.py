@@ -39,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from lambda_invoke import start_moto  # noqa: E402  (the same private moto as the tests)
 EVENTS = ROOT / "events"
 FUNCTIONS = ("ingest", "worker", "status")
 MEMORY_MB = 128  # the template's default for every function
@@ -166,27 +168,6 @@ class RuntimeApi(BaseHTTPRequestHandler):
             run.rss_after_first_kb = proc_status(run.pid, "VmHWM")
             run.first_done.set()
         self.reply(202, b'{"status":"OK"}')
-
-
-def start_moto():
-    moto = ROOT / ".venv/bin/moto_server"
-    proc = subprocess.Popen(
-        [str(moto) if moto.exists() else "moto_server", "-H", "127.0.0.1", "-p", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        m = re.search(r"Running on (http://127\.0\.0\.1:\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, m.group(1)
-        if proc.poll() is not None:
-            break
-    raise SystemExit("moto_server did not start")
 
 
 def create_resources(endpoint):

@@ -47,8 +47,11 @@ def free_port():
 
 
 def start_moto():
+    """A private moto server on a free loopback port; returns (process, endpoint URL).
+    Also used by bench/coldstart.py."""
+    moto = ROOT / ".venv/bin/moto_server"
     proc = subprocess.Popen(
-        ["moto_server", "-H", "127.0.0.1", "-p", "0"],
+        [str(moto) if moto.exists() else "moto_server", "-H", "127.0.0.1", "-p", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -19,6 +19,7 @@ use axum::Router;
 use base64::Engine as _;
 use ingest::Ingest;
 use orders::http::{json_response, ApiError};
+use orders::metrics::InMemoryMetrics;
 use orders::ports::{IdempotencyStore, OrderQueue, OrderReader};
 use serde_json::json;
 use status::Status;
@@ -51,6 +52,22 @@ where
     Router::new()
         .fallback(handle::<Q, I, R>)
         .with_state(gateway)
+}
+
+/// [`router`] with every request running under `metrics` as its metrics recorder, whichever
+/// thread polls it (what `orders local` serves).
+pub fn metered_router<Q, I, R>(gateway: Arc<Gateway<Q, I, R>>, metrics: InMemoryMetrics) -> Router
+where
+    Q: OrderQueue + 'static,
+    I: IdempotencyStore + 'static,
+    R: OrderReader + 'static,
+{
+    router(gateway).layer(axum::middleware::from_fn(
+        move |request: Request, next: axum::middleware::Next| {
+            let scope = metrics.clone();
+            async move { scope.scope(next.run(request)).await }
+        },
+    ))
 }
 
 enum Route {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use orders::adapters::faults::FaultConfig;
 use orders_cli::pipeline::{self, AwsTarget, LocalOptions};
-use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
+use orders_cli::queue::local::LocalQueue;
 use orders_cli::queue::sqs::SqsQueues;
 use orders_cli::queue::DeadLetterOps;
 use orders_cli::settings::LocalSettings;
@@ -480,16 +480,7 @@ async fn dlq(action: DlqAction) -> anyhow::Result<()> {
             path.display()
         );
         let settings = LocalSettings::from_template()?;
-        let ops = LocalQueue::open(
-            Some(&path),
-            LocalQueueConfig {
-                visibility_timeout: settings.pipeline.visibility_timeout,
-                max_receive_count: settings.pipeline.max_receive_count,
-                retention: settings.retention,
-                dlq_retention: settings.dlq_retention,
-                duplicate_rate: 0.0,
-            },
-        )?;
+        let ops = LocalQueue::open(Some(&path), settings.queue_config())?;
         run_dlq(&ops, action).await
     }
 }

@@ -28,8 +28,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use worker::Worker;
 
-use crate::api::{router, Gateway};
-use crate::poller::{self, PollerConfig, PollerCounters};
+use crate::api::{metered_router, Gateway};
+use crate::poller::{self, PollerCounters};
 use crate::queue::local::{LocalQueue, LocalQueueConfig};
 use crate::queue::sqs::SqsQueues;
 use crate::queue::{DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Received};
@@ -236,11 +236,8 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
             let queue = LocalQueue::open(
                 file("queue.sqlite").as_deref(),
                 LocalQueueConfig {
-                    visibility_timeout: s.visibility_timeout,
-                    max_receive_count: s.max_receive_count,
-                    retention: options.settings.retention,
-                    dlq_retention: options.settings.dlq_retention,
                     duplicate_rate: options.faults.duplicate_rate,
+                    ..options.settings.queue_config()
                 },
             )?;
             let where_ = if options.in_memory {
@@ -371,13 +368,7 @@ where
     let mut server_stop = stopped.clone();
     let request_metrics = metrics.clone();
     let server = tokio::spawn(async move {
-        // Every request runs with the pipeline's recorder, whichever thread polls it.
-        let app = router(gateway).layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let scope = request_metrics.clone();
-                async move { scope.scope(next.run(request)).await }
-            },
-        ));
+        let app = metered_router(gateway, request_metrics);
         let shutdown = async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         };
@@ -389,17 +380,10 @@ where
         }
     });
 
-    let config = PollerConfig {
-        batch_size: s.batch_size as usize,
-        batching_window: s.batching_window,
-        max_concurrency: s.maximum_concurrency as usize,
-        function_timeout: s.worker_timeout,
-        queue_arn: LOCAL_QUEUE_ARN,
-    };
     let poller = tokio::spawn(poller::run(
         queue,
         worker,
-        config,
+        options.settings.poller_config(),
         counters,
         metrics.clone(),
         stopped,

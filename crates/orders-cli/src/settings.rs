@@ -6,6 +6,10 @@ use std::time::Duration;
 use orders::config::DelaySpec;
 use orders::template::{PipelineSettings, Template};
 
+use crate::pipeline::LOCAL_QUEUE_ARN;
+use crate::poller::PollerConfig;
+use crate::queue::local::LocalQueueConfig;
+
 /// The template the deployed stack is built from.
 pub const TEMPLATE: &str = include_str!("../../../template.yaml");
 
@@ -21,6 +25,29 @@ pub struct LocalSettings {
 }
 
 impl LocalSettings {
+    /// The embedded queue pair as these settings describe it (no duplicate deliveries).
+    pub fn queue_config(&self) -> LocalQueueConfig {
+        LocalQueueConfig {
+            visibility_timeout: self.pipeline.visibility_timeout,
+            max_receive_count: self.pipeline.max_receive_count,
+            retention: self.retention,
+            dlq_retention: self.dlq_retention,
+            duplicate_rate: 0.0,
+        }
+    }
+
+    /// The event source mapping as these settings describe it, for the local queue.
+    pub fn poller_config(&self) -> PollerConfig {
+        let s = &self.pipeline;
+        PollerConfig {
+            batch_size: s.batch_size as usize,
+            batching_window: s.batching_window,
+            max_concurrency: s.maximum_concurrency as usize,
+            function_timeout: s.worker_timeout,
+            queue_arn: LOCAL_QUEUE_ARN,
+        }
+    }
+
     /// The template's defaults.
     pub fn from_template() -> anyhow::Result<Self> {
         let template = Template::parse(TEMPLATE)?;

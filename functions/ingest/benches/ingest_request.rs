@@ -10,7 +10,7 @@ use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use divan::Bencher;
 use ingest::Ingest;
 use orders::adapters::memory::InMemoryQueue;
-use orders::telemetry::{LogFormat, LogSettings};
+use orders::telemetry::LogSettings;
 
 fn main() {
     divan::main();
@@ -35,11 +35,9 @@ fn run(bencher: Bencher, event: &str, status: i64) {
         });
 }
 
+/// Runs `f` logging as a function does when Lambda sets nothing (JSON, level info).
 fn with_json_logs(f: impl FnOnce()) {
-    let settings = LogSettings {
-        format: LogFormat::Json,
-        level: "info".into(),
-    };
+    let settings = LogSettings::from_vars(|_| None);
     let subscriber = orders::telemetry::subscriber(&settings, std::io::sink);
     tracing::subscriber::with_default(subscriber, f);
 }

@@ -47,12 +47,12 @@ use orders::config::DelaySpec;
 use orders::domain::{NewOrder, OrderId, StoredOrder};
 use orders::metrics::InMemoryMetrics;
 use orders::ports::OrderQueue;
-use orders::telemetry::{LogFormat, LogSettings};
-use orders_cli::api::{router, Gateway};
+use orders::telemetry::LogSettings;
+use orders_cli::api::{metered_router, Gateway};
 use orders_cli::openapi::RequestValidator;
-use orders_cli::pipeline::{self, LocalOptions, LOCAL_QUEUE_ARN, LOCAL_TABLE};
-use orders_cli::poller::{self, PollerConfig, PollerCounters};
-use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
+use orders_cli::pipeline::{self, LocalOptions, LOCAL_TABLE};
+use orders_cli::poller::{self, PollerCounters};
+use orders_cli::queue::local::LocalQueue;
 use orders_cli::settings::LocalSettings;
 use orders_cli::table::{count_items, LocalTable};
 use status::Status;
@@ -102,10 +102,8 @@ impl Params {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let p = Params::from_env(full);
-    let settings = LogSettings {
-        format: LogFormat::Json,
-        level: "info".into(),
-    };
+    // What a function logs with when Lambda sets nothing: JSON, level info.
+    let settings = LogSettings::from_vars(|_| None);
     let _ = tracing::subscriber::set_global_default(orders::telemetry::subscriber(
         &settings,
         std::io::sink,
@@ -287,6 +285,11 @@ async fn noop_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
             r#"{"status":"queued"}"#,
         )
     });
+    serve(app).await
+}
+
+/// Serves `app` on a loopback port, as `pipeline::start` serves the local API.
+async fn serve(app: axum::Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -308,21 +311,8 @@ async fn api_server<Q: OrderQueue + 'static>(
         validator: Arc::new(RequestValidator::order().expect("schema")),
         stats: Arc::new(|| Box::pin(async { serde_json::Value::Null })),
     });
-    let metrics = InMemoryMetrics::new();
-    let app = router(gateway).layer(axum::middleware::from_fn(
-        move |request: axum::extract::Request, next: axum::middleware::Next| {
-            let scope = metrics.clone();
-            async move { scope.scope(next.run(request)).await }
-        },
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, task)
+    let app = metered_router(gateway, InMemoryMetrics::new());
+    serve(app).await
 }
 
 /// One repetition of the accepted-rate measurements.
@@ -337,18 +327,7 @@ struct Accepted {
 
 /// The embedded queue as `orders local` opens it: in memory (`--in-memory`) or in a file.
 fn local_queue(local: &LocalSettings, file: Option<&std::path::Path>) -> LocalQueue {
-    let s = &local.pipeline;
-    LocalQueue::open(
-        file,
-        LocalQueueConfig {
-            visibility_timeout: s.visibility_timeout,
-            max_receive_count: s.max_receive_count,
-            retention: local.retention,
-            dlq_retention: local.dlq_retention,
-            duplicate_rate: 0.0,
-        },
-    )
-    .expect("queue")
+    LocalQueue::open(file, local.queue_config()).expect("queue")
 }
 
 struct LoadResult {
@@ -557,13 +536,6 @@ async fn drain(local: &LocalSettings, n: usize) -> (f64, f64) {
         DelaySpec::None,
         s.deadline_margin,
     );
-    let config = PollerConfig {
-        batch_size: s.batch_size as usize,
-        batching_window: s.batching_window,
-        max_concurrency: s.maximum_concurrency as usize,
-        function_timeout: s.worker_timeout,
-        queue_arn: LOCAL_QUEUE_ARN,
-    };
     let counters = Arc::new(PollerCounters::default());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
@@ -571,7 +543,7 @@ async fn drain(local: &LocalSettings, n: usize) -> (f64, f64) {
     let poller = tokio::spawn(poller::run(
         Arc::new(queue),
         Arc::new(worker),
-        config,
+        local.poller_config(),
         counters.clone(),
         InMemoryMetrics::new(),
         stopped,

@@ -15,7 +15,7 @@ use divan::Bencher;
 use orders::adapters::memory::InMemoryStore;
 use orders::config::DelaySpec;
 use orders::domain::{NewOrder, OrderId};
-use orders::telemetry::{LogFormat, LogSettings};
+use orders::telemetry::LogSettings;
 use worker::Worker;
 
 fn main() {
@@ -72,11 +72,9 @@ fn batch(bencher: Bencher, records: usize) {
         });
 }
 
+/// Runs `f` logging as a function does when Lambda sets nothing (JSON, level info).
 fn with_json_logs(f: impl FnOnce()) {
-    let settings = LogSettings {
-        format: LogFormat::Json,
-        level: "info".into(),
-    };
+    let settings = LogSettings::from_vars(|_| None);
     let subscriber = orders::telemetry::subscriber(&settings, std::io::sink);
     tracing::subscriber::with_default(subscriber, f);
 }
