@@ -179,9 +179,27 @@ fn receipt_row(handle: &str) -> Option<i64> {
     handle.split_once(':')?.0.parse().ok()
 }
 
+/// Runs `write` in one transaction, committed if it succeeds and rolled back otherwise.
+/// `BEGIN` and `COMMIT` are cached statements: rusqlite's `Transaction` parses them anew on
+/// every call, which cost a send on the in-memory queue as much as its `INSERT`.
+fn in_transaction<T>(
+    conn: &Connection,
+    write: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result =
+        write(conn).and_then(|value| conn.prepare_cached("COMMIT")?.execute([]).map(|_| value));
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn
+            .prepare_cached("ROLLBACK")
+            .and_then(|mut rollback| rollback.execute([]));
+    }
+    result
+}
+
 /// Inserts messages in the caller's transaction; returns each one's message id.
 fn insert_messages<'a>(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     messages: impl Iterator<Item = (&'a str, Option<&'a str>)>,
     duplicate_rate: f64,
 ) -> rusqlite::Result<Vec<String>> {
@@ -245,26 +263,31 @@ impl LocalQueue {
     /// Sends a raw body (what `SendMessage` does) in its own transaction; returns the message
     /// id.
     pub fn send_raw(&self, body: &str, order_id: Option<&str>) -> Result<String, QueueOpError> {
-        let mut conn = self.conn.lock().unwrap();
-        let tx = conn.transaction().map_err(err)?;
-        let ids = insert_messages(
-            &tx,
-            std::iter::once((body, order_id)),
-            self.config.duplicate_rate,
-        )
+        let conn = self.conn.lock().unwrap();
+        let ids = in_transaction(&conn, |conn| {
+            insert_messages(
+                conn,
+                std::iter::once((body, order_id)),
+                self.config.duplicate_rate,
+            )
+        })
         .map_err(err)?;
-        tx.commit().map_err(err)?;
         drop(conn);
         self.sends.send_modify(|n| *n += 1);
         Ok(ids.into_iter().next().unwrap_or_default())
     }
 
-    /// Sends a body as part of the next group commit; returns once it is committed.
+    /// Sends a body as part of the next group commit; returns once it is committed. In
+    /// memory a commit waits for no fsync, so there is nothing to share: the send is written
+    /// at once, without the pending list and its channel.
     async fn send_grouped(
         &self,
         body: String,
         order_id: Option<String>,
     ) -> Result<String, QueueOpError> {
+        if !self.durable {
+            return self.send_raw(&body, order_id.as_deref());
+        }
         let (done, committed) = oneshot::channel();
         self.pending.lock().unwrap().push(PendingSend {
             body,
@@ -282,21 +305,19 @@ impl LocalQueue {
     /// Writes every pending send in one transaction and answers each; a failed transaction
     /// fails all of them (nothing of it was written).
     fn commit_pending(&self) {
-        let mut conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock().unwrap();
         let batch = std::mem::take(&mut *self.pending.lock().unwrap());
         if batch.is_empty() {
             return; // an earlier holder of the connection committed ours
         }
-        let written = conn.transaction().and_then(|tx| {
-            let ids = insert_messages(
-                &tx,
+        let written = in_transaction(&conn, |conn| {
+            insert_messages(
+                conn,
                 batch
                     .iter()
                     .map(|p| (p.body.as_str(), p.order_id.as_deref())),
                 self.config.duplicate_rate,
-            )?;
-            tx.commit()?;
-            Ok(ids)
+            )
         });
         drop(conn);
         self.group_commits.fetch_add(1, Ordering::Relaxed);
@@ -624,20 +645,62 @@ mod tests {
         assert_eq!(got.len(), 10);
     }
 
+    const REFUSE: &str = "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END;";
+
     #[tokio::test]
     async fn a_failed_group_commit_fails_every_send_in_it_and_writes_none() {
-        let queue = LocalQueue::open(None, LocalQueueConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.sqlite");
+        let queue = LocalQueue::open(Some(&path), LocalQueueConfig::default()).unwrap();
+        queue.conn.lock().unwrap().execute_batch(REFUSE).unwrap();
+        let error = queue.enqueue(&order()).await.unwrap_err();
+        assert!(matches!(error, QueueError::Unavailable(ref m) if m.contains("disk full")));
+        assert_eq!(rows(&queue), 0);
+        assert_eq!(queue.group_commits.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_in_memory_writes_nothing_and_leaves_no_open_transaction() {
+        // Every send stored twice: the second insert of each is refused, so a send that
+        // fails must take its first row back with it.
+        let queue = LocalQueue::open(
+            None,
+            LocalQueueConfig {
+                duplicate_rate: 1.0,
+                ..LocalQueueConfig::default()
+            },
+        )
+        .unwrap();
         queue
             .conn
             .lock()
             .unwrap()
             .execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                "CREATE TRIGGER refuse_copy BEFORE INSERT ON messages
+                 WHEN (SELECT COUNT(*) FROM messages) % 2 = 1
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
             )
             .unwrap();
         let error = queue.enqueue(&order()).await.unwrap_err();
         assert!(matches!(error, QueueError::Unavailable(ref m) if m.contains("disk full")));
-        assert_eq!(rows(&queue), 0);
+        assert_eq!(rows(&queue), 0, "the first copy was rolled back");
+        assert!(
+            queue.conn.lock().unwrap().is_autocommit(),
+            "no transaction left open"
+        );
+        queue
+            .conn
+            .lock()
+            .unwrap()
+            .execute_batch("DROP TRIGGER refuse_copy")
+            .unwrap();
+        queue.enqueue(&order()).await.expect("the next send works");
+        assert_eq!(rows(&queue), 2);
+        assert_eq!(
+            queue.group_commits.load(Ordering::Relaxed),
+            0,
+            "in memory nothing waits for a group commit"
+        );
     }
 
     #[tokio::test]
