@@ -382,6 +382,10 @@ impl Series {
 #[derive(Debug, Default)]
 struct Registry {
     series: Mutex<BTreeMap<SeriesKey, Series>>,
+    /// The same series by the facade's own key (hashed once, labels in call order): a
+    /// `counter!` on the hot path finds its series without building a [`SeriesKey`].
+    /// Series are never removed, so an entry here never goes stale.
+    by_key: Mutex<HashMap<Key, Series>>,
     units: Mutex<HashMap<String, Unit>>,
     keep_values: bool,
 }
@@ -402,10 +406,26 @@ impl Registry {
         kind: &'static str,
         make: impl FnOnce() -> Series,
     ) -> Option<Series> {
+        let cached = self
+            .by_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        if let Some(series) = cached {
+            if series.kind() == kind {
+                return Some(series);
+            }
+        }
+        let facade_key = key;
         let key = SeriesKey::of(key);
         let mut all = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         let series = all.entry(key.clone()).or_insert_with(make);
         if series.kind() == kind {
+            self.by_key
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(facade_key.clone(), series.clone());
             Some(series.clone())
         } else {
             tracing::warn!(

@@ -567,3 +567,24 @@ fn the_snapshot_has_every_metric_by_function() {
     );
     assert_eq!(m.histogram(names::PROCESSING_TIME, &[]).min, Some(3.0));
 }
+
+#[test]
+fn one_series_per_name_and_labels_whatever_the_label_order_and_kind_conflicts_stay_ignored() {
+    let m = InMemoryMetrics::new();
+    metrics::with_local_recorder(&m, || {
+        for _ in 0..3 {
+            metrics::counter!(names::ORDERS_REJECTED, "Function" => "ingest", "ErrorCode" => "x")
+                .increment(1);
+            metrics::counter!(names::ORDERS_REJECTED, "ErrorCode" => "x", "Function" => "ingest")
+                .increment(10);
+            // Already a counter: recording it as a distribution must change nothing, on the
+            // first call and on every later (cached) one.
+            metrics::histogram!(names::ORDERS_REJECTED, "Function" => "ingest", "ErrorCode" => "x")
+                .record(1000.0);
+        }
+    });
+    let labels = [("Function", "ingest"), ("ErrorCode", "x")];
+    assert_eq!(m.counter(names::ORDERS_REJECTED, &labels), 33);
+    assert_eq!(m.histogram(names::ORDERS_REJECTED, &labels).count, 0);
+    assert_eq!(m.snapshot()["ingest"]["OrdersRejectedByErrorCode"]["x"], 33);
+}
