@@ -123,6 +123,12 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def median_rep(reps, ratios):
+    """The repetition whose ratio is the median (the lower middle one for an even count)."""
+    order = sorted(range(len(reps)), key=lambda i: ratios[i])
+    return reps[order[(len(order) - 1) // 2]]
+
+
 def collect(out):
     data = {"machine": machine(out)}
     for name in ("sizes", "coldstart"):
@@ -162,13 +168,18 @@ def summary_rows(data):
         rows.append((f"batch of 10, {b['delay']} ms delays: total (median of {len(ratios)})", f"{total:.0f} ms", f"longest record {longest:.0f} ms (sum {median([r['sum_ms'] for r in b['rounds']]):.0f} ms)", worst, f"<= {TARGET_BATCH}", verdict(worst <= TARGET_BATCH)))
     p = data.get("pipeline_throughput")
     if p:
+        # Each row shows the repetition whose ratio is the median, so its figure and ceiling
+        # are one pair measured together (medians taken apart would not give the ratio shown).
         acc = [a["accepted_per_s"] / a["noop_per_s"] for a in p["accepted"]]
-        rows.append(("accepted orders/s at the API, over the embedded queue (median)", f"{median([a['accepted_per_s'] for a in p['accepted']]):.0f}/s", f"no-op route {median([a['noop_per_s'] for a in p['accepted']]):.0f}/s", median(acc), f">= {TARGET_ACCEPTED}", verdict(median(acc) >= TARGET_ACCEPTED)))
+        a = median_rep(p["accepted"], acc)
+        rows.append((f"accepted orders/s at the API, over the embedded queue (median of {len(acc)}; range {min(acc):.2f}-{max(acc):.2f})", f"{a['accepted_per_s']:.0f}/s", f"no-op route {a['noop_per_s']:.0f}/s", median(acc), f">= {TARGET_ACCEPTED}", verdict(median(acc) >= TARGET_ACCEPTED)))
         if all("pipeline_per_s" in a for a in p["accepted"]):
             whole = [a["pipeline_per_s"] / a["noop_per_s"] for a in p["accepted"]]
-            rows.append(("accepted orders/s, whole pipeline storing on the same 2 cores (median; information)", f"{median([a['pipeline_per_s'] for a in p['accepted']]):.0f}/s", f"no-op route {median([a['noop_per_s'] for a in p['accepted']]):.0f}/s", median(whole), "-", "-"))
+            w_ = median_rep(p["accepted"], whole)
+            rows.append((f"accepted orders/s, whole pipeline storing on the same 2 cores (median of {len(whole)}; information)", f"{w_['pipeline_per_s']:.0f}/s", f"no-op route {w_['noop_per_s']:.0f}/s", median(whole), "-", "-"))
         st = [s["stored_per_s"] / s["raw_putitem_per_s"] for s in p["stored"]]
-        rows.append(("stored orders/s (median)", f"{median([s['stored_per_s'] for s in p['stored']]):.0f}/s", f"raw PutItem {median([s['raw_putitem_per_s'] for s in p['stored']]):.0f}/s", median(st), f">= {TARGET_STORED}", verdict(median(st) >= TARGET_STORED)))
+        s_ = median_rep(p["stored"], st)
+        rows.append((f"stored orders/s (median of {len(st)}; range {min(st):.2f}-{max(st):.2f})", f"{s_['stored_per_s']:.0f}/s", f"raw PutItem {s_['raw_putitem_per_s']:.0f}/s", median(st), f">= {TARGET_STORED}", verdict(median(st) >= TARGET_STORED)))
     return rows
 
 
