@@ -1,5 +1,7 @@
 //! Configuration from the environment, with the defaults documented in the README.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -227,6 +229,37 @@ fn parsed<T: std::str::FromStr>(
             value: v,
             reason: "not a whole number".into(),
         }),
+    }
+}
+
+/// The CA bundle [`pin_ca_bundle`] points `SSL_CERT_FILE` at: none when the environment
+/// already chooses the certificates (`SSL_CERT_FILE` or `SSL_CERT_DIR` set), else
+/// `probed`, the bundle file the SDK's HTTPS client would read first.
+pub fn ca_bundle_to_pin(
+    var: impl Fn(&str) -> Option<OsString>,
+    probed: Option<PathBuf>,
+) -> Option<PathBuf> {
+    if var("SSL_CERT_FILE").is_some() || var("SSL_CERT_DIR").is_some() {
+        return None;
+    }
+    probed
+}
+
+/// Makes the SDK's HTTPS client read the system's CA bundle once at init. Without a
+/// choice in the environment, rustls-native-certs loads the bundle file that
+/// `openssl-probe` finds and then every file of each certificate directory: on Lambda's
+/// Amazon Linux 2023 the same bundle again through `/etc/pki/tls/certs` and its
+/// `/etc/ssl/certs` link, on Debian-like systems some 300 single-certificate files (about
+/// 3 ms of cold start on the benchmark machine, `bench/RESULTS.md`). The bundle is the file
+/// the client would have read first anyway, found by the same search, and nothing is set
+/// when there is none or when `SSL_CERT_FILE`/`SSL_CERT_DIR` are already set.
+///
+/// Call it first in `main`, before any other thread exists: it sets an environment
+/// variable.
+pub fn pin_ca_bundle() {
+    let probed = openssl_probe::probe().cert_file;
+    if let Some(bundle) = ca_bundle_to_pin(|name| std::env::var_os(name), probed) {
+        std::env::set_var("SSL_CERT_FILE", bundle);
     }
 }
 

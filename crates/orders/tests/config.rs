@@ -153,3 +153,29 @@ async fn faulty_store_injects_exactly_what_is_configured() {
         "about 20% of 2000 writes fail: {failed}"
     );
 }
+
+#[test]
+fn the_ca_bundle_is_pinned_only_when_the_environment_chose_none() {
+    use orders::config::ca_bundle_to_pin;
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+    let probed = || Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    };
+    assert_eq!(ca_bundle_to_pin(vars(&[]), probed()), probed());
+    assert_eq!(ca_bundle_to_pin(vars(&[]), None), None);
+    assert_eq!(
+        ca_bundle_to_pin(vars(&[("SSL_CERT_FILE", "/mine.pem")]), probed()),
+        None
+    );
+    assert_eq!(
+        ca_bundle_to_pin(vars(&[("SSL_CERT_DIR", "/mine")]), probed()),
+        None
+    );
+}

@@ -9,8 +9,13 @@ use orders::config::{sdk_config, IngestConfig};
 use orders::metrics::{EmfMetrics, MetricsConfig};
 use orders::ports::{IdempotencyStore, OrderQueue};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // Before the runtime starts any thread: it sets an environment variable.
+    orders::config::pin_ca_bundle();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     orders::telemetry::init();
     let config = IngestConfig::from_env()?;
     // CloudWatch Embedded Metric Format on stdout, flushed after every invocation.

@@ -6,8 +6,13 @@ use orders::adapters::dynamodb::DynamoOrderStore;
 use orders::config::{sdk_config, StatusConfig};
 use status::Status;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // Before the runtime starts any thread: it sets an environment variable.
+    orders::config::pin_ca_bundle();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     orders::telemetry::init();
     let config = StatusConfig::from_env()?;
     let store = DynamoOrderStore::from_sdk_config(&sdk_config().await, config.table_name);

@@ -8,8 +8,13 @@ use orders::config::{sdk_config, WorkerConfig};
 use orders::metrics::{EmfMetrics, MetricsConfig};
 use worker::{deadline_from_ms, Worker};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // Before the runtime starts any thread: it sets an environment variable.
+    orders::config::pin_ca_bundle();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     orders::telemetry::init();
     let config = WorkerConfig::from_env()?;
     // CloudWatch Embedded Metric Format on stdout, flushed after every invocation.
