@@ -381,13 +381,20 @@ impl Series {
 /// Every series by name and labels, and the units described through the facade.
 #[derive(Debug, Default)]
 struct Registry {
-    series: Mutex<BTreeMap<SeriesKey, Series>>,
-    /// The same series by the facade's own key (hashed once, labels in call order): a
-    /// `counter!` on the hot path finds its series without building a [`SeriesKey`].
-    /// Series are never removed, so an entry here never goes stale.
-    by_key: Mutex<HashMap<Key, Series>>,
+    series: Mutex<SeriesIndex>,
     units: Mutex<HashMap<String, Unit>>,
     keep_values: bool,
+}
+
+/// The series, and a look-up of them by the facade's own key.
+#[derive(Debug, Default)]
+struct SeriesIndex {
+    /// Every series by name and sorted labels (what snapshots and flushes read).
+    all: BTreeMap<SeriesKey, Series>,
+    /// The same series by the facade's key (hashed once, labels in call order): a
+    /// `counter!` on the hot path finds its series without building a [`SeriesKey`].
+    /// Series are never removed, so an entry here never goes stale.
+    by_key: HashMap<Key, Series>,
 }
 
 impl Registry {
@@ -406,30 +413,22 @@ impl Registry {
         kind: &'static str,
         make: impl FnOnce() -> Series,
     ) -> Option<Series> {
-        let cached = self
-            .by_key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned();
-        if let Some(series) = cached {
-            if series.kind() == kind {
-                return Some(series);
-            }
+        let mut index = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(series) = index.by_key.get(key).filter(|s| s.kind() == kind) {
+            return Some(series.clone());
         }
-        let facade_key = key;
-        let key = SeriesKey::of(key);
-        let mut all = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let series = all.entry(key.clone()).or_insert_with(make);
+        let series_key = SeriesKey::of(key);
+        let series = index
+            .all
+            .entry(series_key.clone())
+            .or_insert_with(make)
+            .clone();
         if series.kind() == kind {
-            self.by_key
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(facade_key.clone(), series.clone());
-            Some(series.clone())
+            index.by_key.insert(key.clone(), series.clone());
+            Some(series)
         } else {
             tracing::warn!(
-                metric = %key.name,
+                metric = %series_key.name,
                 registered_as = series.kind(),
                 requested_as = kind,
                 "metric registered twice with different kinds; ignoring the second"
@@ -466,6 +465,7 @@ impl Registry {
         self.series
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .all
             .iter()
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect()
