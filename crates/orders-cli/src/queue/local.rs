@@ -340,21 +340,28 @@ impl LocalQueue {
     /// One non-waiting receive; also returns when the next hidden message becomes visible.
     fn receive_now(&self, max: usize) -> Result<(Vec<Received>, Option<i64>), QueueOpError> {
         let now = now_ms();
-        let mut conn = self.conn.lock().unwrap();
-        let tx = conn.transaction().map_err(err)?;
+        let conn = self.conn.lock().unwrap();
+        in_transaction(&conn, |tx| self.receive_in(tx, now, max)).map_err(err)
+    }
+
+    /// [`LocalQueue::receive_now`]'s work, in the caller's transaction.
+    fn receive_in(
+        &self,
+        tx: &Connection,
+        now: i64,
+        max: usize,
+    ) -> rusqlite::Result<(Vec<Received>, Option<i64>)> {
         if now - self.last_purge_ms.load(Ordering::Relaxed) >= PURGE_EVERY_MS {
             // Retention is days long: a purge a minute is exact enough, and spares each
             // receive a scan of the whole table.
             tx.execute(
                 "DELETE FROM messages WHERE queue = ?1 AND sent_at_ms < ?2",
                 params![MAIN, now - self.config.retention.as_millis() as i64],
-            )
-            .map_err(err)?;
+            )?;
             tx.execute(
                 "DELETE FROM messages WHERE queue = ?1 AND sent_at_ms < ?2",
                 params![DLQ, now - self.config.dlq_retention.as_millis() as i64],
-            )
-            .map_err(err)?;
+            )?;
             self.last_purge_ms.store(now, Ordering::Relaxed);
         }
         let mut out = Vec::new();
@@ -368,9 +375,9 @@ impl LocalQueue {
                          FROM messages WHERE queue = ?1 AND visible_at_ms <= ?2 AND seq > ?4
                          ORDER BY seq LIMIT ?3",
                     )
-                    .map_err(err)?;
-                let rows = stmt
-                    .query_map(params![MAIN, now, (max - out.len()) as i64, after], |r| {
+                    ?;
+                let rows =
+                    stmt.query_map(params![MAIN, now, (max - out.len()) as i64, after], |r| {
                         Ok(Row {
                             seq: r.get(0)?,
                             message_id: r.get(1)?,
@@ -380,9 +387,8 @@ impl LocalQueue {
                             count: r.get(5)?,
                             first: r.get(6)?,
                         })
-                    })
-                    .map_err(err)?;
-                rows.collect::<Result<_, _>>().map_err(err)?
+                    })?;
+                rows.collect::<Result<_, _>>()?
             };
             if candidates.is_empty() {
                 break;
@@ -404,7 +410,7 @@ impl LocalQueue {
                         "UPDATE messages SET queue = ?1, visible_at_ms = ?2, receipt = NULL WHERE seq = ?3",
                         params![DLQ, now, seq],
                     )
-                    .map_err(err)?;
+                    ?;
                     tracing::warn!(
                         message_id,
                         order_id = order_id.as_deref().unwrap_or("-"),
@@ -427,7 +433,7 @@ impl LocalQueue {
                         seq
                     ])
                 })
-                .map_err(err)?;
+                ?;
                 let attributes = HashMap::from([
                     (
                         "ApproximateReceiveCount".to_owned(),
@@ -461,10 +467,8 @@ impl LocalQueue {
                 params![MAIN],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(err)?
+            .optional()?
             .flatten();
-        tx.commit().map_err(err)?;
         Ok((out, next))
     }
 
@@ -521,22 +525,20 @@ impl QueueSource for LocalQueue {
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueOpError> {
         // One transaction (one fsync) for the whole batch, as SQS's DeleteMessageBatch.
         blocking(self.durable, || {
-            let mut conn = self.conn.lock().unwrap();
-            let tx = conn.transaction().map_err(err)?;
-            {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
-                    )
-                    .map_err(err)?;
+            let conn = self.conn.lock().unwrap();
+            in_transaction(&conn, |tx| {
+                let mut stmt = tx.prepare_cached(
+                    "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                )?;
                 // A handle that names no row of ours deletes nothing, like a stale one.
                 for receipt in receipt_handles {
                     if let Some(seq) = receipt_row(receipt) {
-                        stmt.execute(params![seq, MAIN, receipt]).map_err(err)?;
+                        stmt.execute(params![seq, MAIN, receipt])?;
                     }
                 }
-            }
-            tx.commit().map_err(err)
+                Ok(())
+            })
+            .map_err(err)
         })
     }
 }
@@ -645,14 +647,19 @@ mod tests {
         assert_eq!(got.len(), 10);
     }
 
-    const REFUSE: &str = "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END;";
-
     #[tokio::test]
     async fn a_failed_group_commit_fails_every_send_in_it_and_writes_none() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("queue.sqlite");
         let queue = LocalQueue::open(Some(&path), LocalQueueConfig::default()).unwrap();
-        queue.conn.lock().unwrap().execute_batch(REFUSE).unwrap();
+        queue
+            .conn
+            .lock()
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
         let error = queue.enqueue(&order()).await.unwrap_err();
         assert!(matches!(error, QueueError::Unavailable(ref m) if m.contains("disk full")));
         assert_eq!(rows(&queue), 0);
