@@ -45,17 +45,23 @@ def main():
     )
     try:
         base = None
+        banner = []
         deadline = time.monotonic() + 600  # the first run compiles
-        while time.monotonic() < deadline and base is None:
+        while time.monotonic() < deadline:
             line = proc.stderr.readline()
             if not line and proc.poll() is not None:
                 break
+            banner.append(line)
             match = re.search(r"API: (http://127\.0\.0\.1:\d+)", line)
             if match:
                 base = match.group(1)
-        check("orders local starts and prints its address", base is not None)
+            if "Ctrl-C stops it" in line:
+                break
+        check("orders local starts and prints its address", base is not None, "".join(banner[-20:]))
         if base is None:
             return 1
+        noisy = [line for line in banner if "WARN" in line or "ERROR" in line]
+        check("the start-up prints no warning", not noisy, noisy)
 
         body = (ROOT / "events" / "order-plain.json").read_bytes()
         status, accepted = request("POST", f"{base}/order", body, {"Content-Type": "application/json"})

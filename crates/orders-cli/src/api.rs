@@ -25,6 +25,7 @@ use serde_json::json;
 use status::Status;
 
 use crate::openapi::RequestValidator;
+use crate::queue::QueueOpError;
 
 /// API Gateway's own payload limit (10 MB); the ingest function enforces its smaller one.
 pub const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -40,6 +41,11 @@ pub struct Gateway<Q, I, R> {
     /// `GET /_local/stats`.
     pub stats:
         Arc<dyn Fn() -> futures::future::BoxFuture<'static, serde_json::Value> + Send + Sync>,
+    /// `POST /_local/dlq/redrive`: moves every dead letter back to the queue (what `orders
+    /// dlq redrive` asks a running `orders local` to do); how many moved.
+    pub redrive: Arc<
+        dyn Fn() -> futures::future::BoxFuture<'static, Result<u64, QueueOpError>> + Send + Sync,
+    >,
 }
 
 /// The axum router serving every route through [`handle`].
@@ -74,7 +80,11 @@ enum Route {
     PostOrder,
     GetOrder(String),
     Stats,
+    Redrive,
 }
+
+/// The local route that moves dead letters back to the queue.
+pub const REDRIVE_PATH: &str = "/_local/dlq/redrive";
 
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let not_allowed = |allow: &'static str| ApiError::MethodNotAllowed {
@@ -100,6 +110,13 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     if path == "/_local/stats" && method == Method::GET {
         return Ok(Route::Stats);
     }
+    if path == REDRIVE_PATH {
+        return if method == Method::POST {
+            Ok(Route::Redrive)
+        } else {
+            Err(not_allowed("POST"))
+        };
+    }
     Err(ApiError::RouteNotFound(format!("{method} {path}")))
 }
 
@@ -118,8 +135,19 @@ where
         Ok(r) => r,
         Err(e) => return to_http(e.into_response()),
     };
-    if let Route::Stats = route {
-        return to_http(json_response(200, &(gateway.stats)().await, []));
+    match route {
+        Route::Stats => return to_http(json_response(200, &(gateway.stats)().await, [])),
+        Route::Redrive => {
+            return to_http(match (gateway.redrive)().await {
+                Ok(moved) => json_response(200, &json!({ "moved": moved }), []),
+                Err(e) => json_response(
+                    503,
+                    &json!({"error": "service_unavailable", "message": format!("the dead-letter queue was not redriven: {e}")}),
+                    [],
+                ),
+            })
+        }
+        _ => {}
     }
     let bytes = match to_bytes(body, GATEWAY_MAX_BODY).await {
         Ok(b) => b,
@@ -179,7 +207,7 @@ where
             event.path_parameters.insert("order_id".into(), id);
             gateway.status.handle(&event).await
         }
-        Route::Stats => unreachable!("answered above"),
+        Route::Stats | Route::Redrive => unreachable!("answered above"),
     };
     to_http(response)
 }

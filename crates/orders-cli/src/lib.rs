@@ -8,6 +8,7 @@
 //! - [`table`]: Dynoxide served in-process.
 //! - [`openapi`]: `openapi.yaml`, the request schema the local API validates against.
 //! - [`settings`]: defaults from `template.yaml`.
+//! - [`state`]: the state directory: one owner (an OS lock), files this version can read.
 //! - [`stack`]: a deployed stack's outputs (`--stack`).
 //! - [`load`]: `orders load`, the load generator with latency measurement and reconciliation.
 
@@ -20,4 +21,5 @@ pub mod queue;
 pub mod reconcile;
 pub mod settings;
 pub mod stack;
+pub mod state;
 pub mod table;

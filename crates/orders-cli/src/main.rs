@@ -5,15 +5,17 @@
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use orders::adapters::faults::FaultConfig;
-use orders_cli::pipeline::{self, AwsTarget, LocalOptions};
+use orders_cli::pipeline::{self, AwsTarget, LocalOptions, StartError};
 use orders_cli::queue::local::LocalQueue;
 use orders_cli::queue::sqs::SqsQueues;
 use orders_cli::queue::DeadLetterOps;
 use orders_cli::settings::LocalSettings;
+use orders_cli::state::{Claim, Owner, StateDir, StateError};
 
 #[derive(Parser)]
 #[command(name = "orders", version, about = "Run and operate the order pipeline")]
@@ -173,6 +175,10 @@ struct LocalArgs {
     /// Run even with settings that break the timing rules (warns instead of refusing).
     #[arg(long)]
     allow_unsafe_settings: bool,
+    /// Messages a previous run held in flight when it stopped wait for their visibility
+    /// timeout, as SQS would (by default they are visible again at start-up).
+    #[arg(long)]
+    keep_in_flight: bool,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -191,7 +197,8 @@ enum DlqAction {
         #[arg(long)]
         bodies: bool,
     },
-    /// Move every dead-lettered message back to the orders queue.
+    /// Move every dead-lettered message back to the orders queue (through a running
+    /// `orders local`'s API when one owns the state directory).
     Redrive {
         #[command(flatten)]
         target: Target,
@@ -277,9 +284,14 @@ struct LoadArgs {
     quiet: bool,
 }
 
+/// What the logs show unless `RUST_LOG` says otherwise: our INFO lines, and Dynoxide's
+/// errors only. Dynoxide logs every DynamoDB error answer as a WARN, including those the
+/// pipeline expects (a duplicate delivery's failed condition).
+const DEFAULT_LOG_FILTER: &str = "info,dynoxide::server=error";
+
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -290,9 +302,34 @@ fn init_logs(json: bool) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is printed as one message with its causes. A backtrace
+/// follows only an unexpected error, and only when `RUST_BACKTRACE` (or
+/// `RUST_LIB_BACKTRACE`) asks for one.
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // A start-up problem (a port, a directory) is the user's to fix and its message
+            // says how: a backtrace would only bury it. Anything else may be a bug.
+            let expected = e.is::<StartError>() || e.is::<StateError>();
+            if !expected && e.backtrace().status() == std::backtrace::BacktraceStatus::Captured {
+                eprintln!("\n{}", e.backtrace());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Local(args) => local(args).await,
         Command::Dlq { action } => {
@@ -417,8 +454,15 @@ async fn local(mut args: LocalArgs) -> anyhow::Result<()> {
         enforce_timing_rules: !args.allow_unsafe_settings,
         store_fault: None,
         faults: fault_config(&args)?,
+        keep_in_flight: args.keep_in_flight,
     })
     .await?;
+    // One Ctrl-C listener for the whole run, installed (by its first poll) before the banner
+    // says Ctrl-C stops it: a Ctrl-C that arrives while a summary is being computed is kept
+    // for the next select, not lost with a listener made per iteration.
+    // (Fused: had the install failed, it stays pending and Ctrl-C ends the process as usual.)
+    let mut ctrl_c = Box::pin(futures::FutureExt::fuse(tokio::signal::ctrl_c()));
+    let _ = futures::poll!(&mut ctrl_c);
     eprintln!("orders local is running\n{}", running.describe());
     eprintln!(
         "try:  curl -s -X POST http://{}/order -H 'Content-Type: application/json' -d @events/order-plain.json",
@@ -431,7 +475,7 @@ async fn local(mut args: LocalArgs) -> anyhow::Result<()> {
     let mut last = String::new();
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
             _ = ticker.tick() => {
                 let line = pipeline::summary_line(&running.stats().await);
                 if line != last {
@@ -471,17 +515,66 @@ async fn dlq(action: DlqAction) -> anyhow::Result<()> {
     let target = target.resolve().await?;
     if target.aws {
         let ops = target.sqs_ops(&orders::config::sdk_config().await)?;
-        run_dlq(&ops, action).await
-    } else {
-        let path = target.state_dir.join("queue.sqlite");
-        anyhow::ensure!(
-            path.exists(),
-            "no local queue at {} (start `orders local` first, or use --aws)",
-            path.display()
+        return run_dlq(&ops, action).await;
+    }
+    let dir = &target.state_dir;
+    let path = dir.join(orders_cli::state::QUEUE_FILE);
+    anyhow::ensure!(
+        path.exists(),
+        "no local queue at {} (start `orders local` first, or use --aws)",
+        path.display()
+    );
+    if let DlqAction::List { .. } = action {
+        // Reading only: beside a running `orders local` as well as after it.
+        let ops =
+            LocalQueue::open_read_only(&path).map_err(|e| StateError::from_queue(dir, &path, e))?;
+        return run_dlq(&ops, action).await;
+    }
+    // A redrive writes: through the owner's API when an `orders local` runs on this
+    // directory (its poller sees the messages at once), else under this process's lock.
+    match StateDir::try_claim(dir)? {
+        Claim::Running(owner) => redrive_through(dir, owner).await,
+        Claim::Owned(state) => {
+            let settings = LocalSettings::from_template()?;
+            let ops = LocalQueue::open(Some(&path), settings.queue_config())
+                .map_err(|e| StateError::from_queue(dir, &path, e))?;
+            run_dlq(&ops, action).await?;
+            drop(state);
+            Ok(())
+        }
+    }
+}
+
+/// Asks the `orders local` that owns `dir` to redrive its dead-letter queue.
+async fn redrive_through(dir: &std::path::Path, owner: Option<Owner>) -> anyhow::Result<()> {
+    let Some(api) = owner.as_ref().and_then(|o| o.api.clone()) else {
+        anyhow::bail!(
+            "the `orders local` that owns {} is still starting; run this again in a moment",
+            dir.display()
         );
-        let settings = LocalSettings::from_template()?;
-        let ops = LocalQueue::open(Some(&path), settings.queue_config())?;
-        run_dlq(&ops, action).await
+    };
+    let owner = owner.map(|o| o.to_string()).unwrap_or_default();
+    let url = format!("{api}{}", orders_cli::api::REDRIVE_PATH);
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} is owned by a running `orders local` ({owner}), which did not answer {url}: {e}",
+                dir.display()
+            )
+        })?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+    match body["moved"].as_u64() {
+        Some(moved) if status.is_success() => {
+            println!(
+                "moved {moved} message(s) back to the orders queue (through the running orders local: {owner})"
+            );
+            Ok(())
+        }
+        _ => anyhow::bail!("the running `orders local` ({owner}) answered {status}: {body}"),
     }
 }
 

@@ -34,6 +34,7 @@ use crate::queue::local::{LocalQueue, LocalQueueConfig};
 use crate::queue::sqs::SqsQueues;
 use crate::queue::{DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Received};
 use crate::settings::LocalSettings;
+use crate::state::{StateDir, StateError, QUEUE_FILE, TABLE_FILE};
 use crate::table::{count_items, LocalTable};
 
 /// The local table's name.
@@ -76,6 +77,9 @@ pub struct LocalOptions {
     pub store_fault: Option<StoreFaultRule>,
     /// Random faults at the adapter boundary (off by default).
     pub faults: FaultConfig,
+    /// Leave messages that a previous run held in flight to their visibility timeout (as
+    /// SQS would) instead of making them visible at start-up.
+    pub keep_in_flight: bool,
 }
 
 impl std::fmt::Debug for LocalOptions {
@@ -101,6 +105,7 @@ impl LocalOptions {
             enforce_timing_rules: true,
             store_fault: None,
             faults: FaultConfig::default(),
+            keep_in_flight: false,
         })
     }
 }
@@ -117,6 +122,8 @@ pub struct LocalPipeline {
     described: String,
     sdk: aws_config::SdkConfig,
     table_name: String,
+    /// Holds the state directory's lock for as long as the pipeline lives.
+    _state: Option<StateDir>,
 }
 
 type StatsFn =
@@ -208,56 +215,126 @@ impl DeadLetterOps for AwsQueues {
     }
 }
 
-/// Starts the pipeline and returns once the API listens.
-pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
+/// Why `orders local` could not start. Each message names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The API's port is taken.
+    #[error(
+        "{addr} is already in use (another `orders local`, or another program). Stop it, or \
+         pass --port 0 to take any free port (or --port <another>)"
+    )]
+    PortInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The API cannot listen for another reason.
+    #[error("cannot listen on {addr}: {cause}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        cause: std::io::Error,
+    },
+    /// The state directory is owned by another process, or cannot be used.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Settings that break the timing rules, without `--allow-unsafe-settings`.
+    #[error(
+        "these settings would lose or double orders:\n  {0}\n(--allow-unsafe-settings runs \
+         them anyway)"
+    )]
+    UnsafeSettings(String),
+    /// Anything else (AWS, the table's start-up calls).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Starts the pipeline and returns once the API listens. The state directory is owned
+/// (locked) and checked before anything in it is opened, and the port is taken before any
+/// state file is created.
+pub async fn start(options: LocalOptions) -> Result<LocalPipeline, StartError> {
     let s = &options.settings.pipeline;
     let violations = s.violations();
     if !violations.is_empty() {
         let text = violations.join("\n  ");
         if options.enforce_timing_rules {
-            anyhow::bail!("these settings would lose or double orders:\n  {text}");
+            return Err(StartError::UnsafeSettings(text));
         }
         tracing::warn!("running with unsafe settings:\n  {text}");
     }
+    let mut state = match (&options.aws, options.in_memory) {
+        (None, false) => Some(StateDir::claim(&options.state_dir)?),
+        _ => None,
+    };
+    let listener =
+        tokio::net::TcpListener::bind(options.addr)
+            .await
+            .map_err(|cause| match cause.kind() {
+                std::io::ErrorKind::AddrInUse => StartError::PortInUse { addr: options.addr },
+                _ => StartError::Listen {
+                    addr: options.addr,
+                    cause,
+                },
+            })?;
+    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+    if let Some(state) = &mut state {
+        state.record_api(addr)?;
+    }
     match options.aws.clone() {
         None => {
-            if !options.in_memory {
-                std::fs::create_dir_all(&options.state_dir)?;
-            }
-            let file = |name: &str| (!options.in_memory).then(|| options.state_dir.join(name));
-            let table = LocalTable::start(file("table.sqlite").as_deref()).await?;
+            let table_file = state.as_ref().map(|st| st.file(TABLE_FILE));
+            let queue_file = state.as_ref().map(|st| st.file(QUEUE_FILE));
+            let dir = options.state_dir.as_path();
+            let table = LocalTable::start(table_file.as_deref())
+                .await
+                .map_err(|e| {
+                    StateError::from_table(dir, table_file.as_deref().unwrap_or(dir), e)
+                })?;
             let sdk = table.sdk_config().await;
             DynamoOrderStore::from_sdk_config(&sdk, LOCAL_TABLE)
                 .create_table_if_missing()
-                .await?;
+                .await
+                .map_err(anyhow::Error::from)?;
             let idempotency =
                 DynamoIdempotencyStore::from_sdk_config(&sdk, LOCAL_IDEMPOTENCY_TABLE);
-            idempotency.create_table_if_missing().await?;
+            idempotency
+                .create_table_if_missing()
+                .await
+                .map_err(anyhow::Error::from)?;
             let queue = LocalQueue::open(
-                file("queue.sqlite").as_deref(),
+                queue_file.as_deref(),
                 LocalQueueConfig {
                     duplicate_rate: options.faults.duplicate_rate,
                     ..options.settings.queue_config()
                 },
-            )?;
-            let where_ = if options.in_memory {
-                "in memory".to_owned()
-            } else {
-                options.state_dir.display().to_string()
+            )
+            .map_err(|e| StateError::from_queue(dir, queue_file.as_deref().unwrap_or(dir), e))?;
+            let recovered = match &state {
+                Some(st) => recover_in_flight(&queue, st, options.keep_in_flight)?,
+                None => None,
             };
-            let described = format!(
-                "queue: embedded (SQLite, {where_}), visibility {}s, DLQ after {} receives\ntable: Dynoxide at {} ({where_})",
+            let where_ = match &state {
+                Some(st) => format!("{}, owned by this process", st.path().display()),
+                None => "in memory".to_owned(),
+            };
+            let mut described = format!(
+                "queue: embedded (SQLite, {where_}), visibility {}s, DLQ after {} receives\ntable: Dynoxide at {}",
                 s.visibility_timeout.as_secs(),
                 s.max_receive_count,
                 table.endpoint()
             );
+            if let Some(line) = recovered {
+                described.push('\n');
+                described.push_str(&line);
+            }
             let parts = Parts {
                 table_name: LOCAL_TABLE.to_owned(),
                 idempotency: Some(idempotency),
                 local_table: Some(table),
                 described,
+                state,
             };
-            run(options, Arc::new(queue), sdk, parts).await
+            Ok(run(options, listener, Arc::new(queue), sdk, parts).await?)
         }
         Some(aws) => {
             let sdk = orders::config::sdk_config().await;
@@ -283,10 +360,55 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalPipeline> {
                 table_name: aws.table,
                 local_table: None,
                 described,
+                state: None,
             };
-            run(options, Arc::new(queues), sdk, parts).await
+            Ok(run(options, listener, Arc::new(queues), sdk, parts).await?)
         }
     }
+}
+
+/// Messages that the previous owner of the state directory had received and not deleted
+/// when it stopped. The lock proves that process is gone, so nobody can still be working on
+/// them: they are made visible at once (unless `keep`, which leaves them to their
+/// visibility timeout as SQS would). Returns the line the banner prints, if any.
+fn recover_in_flight(
+    queue: &LocalQueue,
+    state: &StateDir,
+    keep: bool,
+) -> Result<Option<String>, StartError> {
+    let found = queue.in_flight().map_err(|e| anyhow::anyhow!(e))?;
+    if found.count == 0 {
+        return Ok(None);
+    }
+    let who = match state.previous_owner() {
+        Some(owner) => format!("the previous run (pid {})", owner.pid),
+        None => "an earlier run".to_owned(),
+    };
+    let n = found.count;
+    let messages = if n == 1 {
+        "message was"
+    } else {
+        "messages were"
+    };
+    if keep {
+        let when = found.visible_by.map_or_else(
+            || "when their visibility timeout ends".to_owned(),
+            |t| {
+                let left = (t - chrono::Utc::now()).num_seconds().max(0);
+                format!(
+                    "by {} (in {left} s, their visibility timeout, as SQS does)",
+                    t.with_timezone(&chrono::Local).format("%H:%M:%S")
+                )
+            },
+        );
+        return Ok(Some(format!(
+            "recovered: {n} {messages} in flight when {who} stopped; --keep-in-flight: they return {when}"
+        )));
+    }
+    let released = queue.release_in_flight().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(format!(
+        "recovered: {released} {messages} in flight when {who} stopped; that process is gone (this one holds the lock), so they are visible again now instead of after their visibility timeout (--keep-in-flight waits, as SQS would)"
+    )))
 }
 
 /// What differs between the embedded and the `--aws` pipeline besides the queue.
@@ -295,10 +417,12 @@ struct Parts {
     idempotency: Option<DynamoIdempotencyStore>,
     local_table: Option<LocalTable>,
     described: String,
+    state: Option<StateDir>,
 }
 
 async fn run<Q>(
     options: LocalOptions,
+    listener: tokio::net::TcpListener,
     queue: Arc<Q>,
     sdk: aws_config::SdkConfig,
     parts: Parts,
@@ -311,6 +435,7 @@ where
         idempotency,
         local_table: table,
         described,
+        state,
     } = parts;
     let s = options.settings.pipeline.clone();
     let store = DynamoOrderStore::from_sdk_config(&sdk, &table_name);
@@ -355,13 +480,17 @@ where
         })
     };
 
+    let redrive_queue = queue.clone();
     let gateway = Arc::new(Gateway {
         ingest: ingest.clone(),
         status,
         validator: Arc::new(crate::openapi::RequestValidator::order()?),
         stats: stats.clone(),
+        redrive: Arc::new(move || {
+            let queue = redrive_queue.clone();
+            async move { queue.dlq_redrive().await }.boxed()
+        }),
     });
-    let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
 
@@ -390,7 +519,7 @@ where
     ));
 
     let described = format!(
-        "API: http://{addr}  (POST /order, GET /orders/{{order_id}}, GET /_local/stats)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {:?}, margin {}ms",
+        "API: http://{addr}  (POST /order, GET /orders/{{order_id}}, GET /_local/stats, POST /_local/dlq/redrive)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {}, margin {}ms",
         s.worker_timeout.as_secs(),
         s.batch_size,
         s.batching_window.as_secs(),
@@ -409,6 +538,7 @@ where
         described,
         sdk,
         table_name: table_name_for_view,
+        _state: state,
     })
 }
 

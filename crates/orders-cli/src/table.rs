@@ -10,6 +10,42 @@ use aws_sdk_dynamodb::types::Select;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Why the table file cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum TableOpenError {
+    /// Dynoxide refused it (a newer Dynoxide's file, or SQLite's error).
+    #[error(transparent)]
+    Dynoxide(#[from] dynoxide::DynoxideError),
+    /// Reading its table list failed.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// Another program's database: Dynoxide would add its tables to it.
+    #[error("a SQLite database of another program (its tables: {tables})")]
+    Foreign {
+        /// The tables it has.
+        tables: String,
+    },
+    /// No loopback port.
+    #[error("cannot listen on a loopback port: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// Refuses, by reading only, a SQLite file that holds tables and not Dynoxide's (Dynoxide
+/// would add its own to it).
+pub fn check_file(path: &Path) -> Result<(), TableOpenError> {
+    let conn = crate::queue::local::open_immutable(path)?;
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if tables.is_empty() || tables.iter().any(|t| t == "_tables") {
+        return Ok(());
+    }
+    Err(TableOpenError::Foreign {
+        tables: tables.join(", "),
+    })
+}
+
 /// A running Dynoxide server.
 pub struct LocalTable {
     addr: SocketAddr,
@@ -18,10 +54,16 @@ pub struct LocalTable {
 }
 
 impl LocalTable {
-    /// Starts Dynoxide on `127.0.0.1:0` over the SQLite file `path`, or in memory.
-    pub async fn start(path: Option<&Path>) -> anyhow::Result<Self> {
+    /// Starts Dynoxide on `127.0.0.1:0` over the SQLite file `path`, or in memory. A file of
+    /// a newer Dynoxide, or another program's database, is refused before anything is written.
+    pub async fn start(path: Option<&Path>) -> Result<Self, TableOpenError> {
         let db = match path {
-            Some(p) => dynoxide::Database::new(&p.to_string_lossy())?,
+            Some(p) => {
+                if p.exists() {
+                    check_file(p)?;
+                }
+                dynoxide::Database::new(&p.to_string_lossy())?
+            }
             None => dynoxide::Database::memory()?,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

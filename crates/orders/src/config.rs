@@ -62,6 +62,17 @@ pub enum DelaySpec {
     Range(u64, u64),
 }
 
+/// As a user writes it: `0 ms`, `250 ms`, `2000-5000 ms`.
+impl std::fmt::Display for DelaySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::None => f.write_str("0 ms"),
+            Self::Fixed(ms) => write!(f, "{ms} ms"),
+            Self::Range(lo, hi) => write!(f, "{lo}-{hi} ms"),
+        }
+    }
+}
+
 impl DelaySpec {
     /// Parses `0`, `250` or `2000-5000`.
     pub fn parse(raw: &str) -> Result<Self, String> {

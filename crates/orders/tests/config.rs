@@ -29,6 +29,21 @@ fn delay_spec_parses_fixed_and_ranges() {
 }
 
 #[test]
+fn a_delay_prints_as_a_user_writes_it_and_parses_back() {
+    for (written, shown) in [
+        ("0", "0 ms"),
+        ("250", "250 ms"),
+        ("2000-5000", "2000-5000 ms"),
+        (" 10 - 10 ", "10 ms"),
+    ] {
+        let spec = DelaySpec::parse(written).unwrap();
+        assert_eq!(spec.to_string(), shown, "{written:?}");
+        let again = DelaySpec::parse(shown.trim_end_matches(" ms")).unwrap();
+        assert_eq!(again, spec, "{shown:?} reads back as the same delay");
+    }
+}
+
+#[test]
 fn delay_samples_stay_in_range() {
     let spec = DelaySpec::Range(10, 20);
     let samples: Vec<Duration> = (0..1000).map(|_| spec.sample()).collect();

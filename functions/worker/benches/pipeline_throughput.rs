@@ -145,6 +145,7 @@ fn main() {
                 enforce_timing_rules: true,
                 store_fault: None,
                 faults: FaultConfig::default(),
+                keep_in_flight: false,
             };
             let pipeline = pipeline::start(options).await.expect("pipeline starts");
             let addr = pipeline.addr();
@@ -310,6 +311,7 @@ async fn api_server<Q: OrderQueue + 'static>(
         status: Arc::new(Status::new(InMemoryStore::new(), 2)),
         validator: Arc::new(RequestValidator::order().expect("schema")),
         stats: Arc::new(|| Box::pin(async { serde_json::Value::Null })),
+        redrive: Arc::new(|| Box::pin(async { Ok(0) })),
     });
     let app = metered_router(gateway, InMemoryMetrics::new());
     serve(app).await

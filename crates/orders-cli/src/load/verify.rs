@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::client::HttpApi;
 use super::Progress;
-use crate::queue::local::{LocalQueue, LocalQueueConfig};
+use crate::queue::local::LocalQueue;
 use crate::queue::sqs::SqsQueues;
 use crate::queue::{DeadLetter, DeadLetterOps};
 use crate::reconcile::Reconciliation;
@@ -72,7 +72,7 @@ impl DeadLetterSource {
         Ok(match self {
             DeadLetterSource::Unknown => None,
             DeadLetterSource::Local(path) => {
-                let queue = LocalQueue::open(Some(path), LocalQueueConfig::default())?;
+                let queue = LocalQueue::open_read_only(path)?;
                 Some(queue.dlq_list(ALL).await?)
             }
             DeadLetterSource::Sqs(queues) => Some(queues.dlq_list(100_000).await?),

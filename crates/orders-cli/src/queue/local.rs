@@ -118,6 +118,85 @@ fn blocking<T>(durable: bool, call: impl FnOnce() -> T) -> T {
     }
 }
 
+/// The queue file's layout version (`PRAGMA user_version`) this build writes and reads; a
+/// file with a higher one was written by a newer build and is refused.
+pub const LAYOUT: i64 = 1;
+
+/// Why a queue file cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// SQLite refused (not a database, no permission, disk full...).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// A newer build wrote it.
+    #[error("layout {found}; this version reads layouts up to {LAYOUT}")]
+    Newer {
+        /// Its layout version.
+        found: i64,
+    },
+    /// Another program's database.
+    #[error("a SQLite database of another program (its tables: {tables})")]
+    Foreign {
+        /// The tables it has.
+        tables: String,
+    },
+}
+
+/// Messages in flight, as [`LocalQueue::in_flight`] finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    /// How many.
+    pub count: u64,
+    /// When the last of them becomes visible again on its own (its visibility timeout).
+    pub visible_by: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Refuses, by reading only, a queue file of a newer layout or of another program.
+pub fn check_file(path: &Path) -> Result<(), OpenError> {
+    check_layout(&open_immutable(path)?)
+}
+
+/// Opens a SQLite file to read its main file and nothing else: SQLite's `immutable` mode
+/// takes no lock and creates no `-wal` or `-shm` file beside it, so a check leaves the
+/// directory exactly as it found it. (It does not see changes still in a `-wal`; the open
+/// that follows a successful check checks again.)
+pub fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// [`check_file`] on an open connection.
+fn check_layout(conn: &Connection) -> Result<(), OpenError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > LAYOUT {
+        return Err(OpenError::Newer { found });
+    }
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !tables.is_empty() && !tables.iter().any(|t| t == "messages") {
+        return Err(OpenError::Foreign {
+            tables: tables.join(", "),
+        });
+    }
+    Ok(())
+}
+
 /// The table's layout, version 1 (`PRAGMA user_version`). Every index costs each send a
 /// write, so there are two: ready messages by time (the next visibility, the counts) and each
 /// queue in send order (receives). A receipt handle names its row (`seq:token`), so deletes
@@ -230,29 +309,83 @@ fn now_ms() -> i64 {
 }
 
 impl LocalQueue {
-    /// Opens (or creates) the queue in `path`, or in memory when `path` is `None`.
-    pub fn open(path: Option<&Path>, config: LocalQueueConfig) -> Result<Self, QueueOpError> {
+    /// Opens (or creates) the queue in `path`, or in memory when `path` is `None`. A file of
+    /// a newer layout, or another program's database, is refused before anything is written.
+    pub fn open(path: Option<&Path>, config: LocalQueueConfig) -> Result<Self, OpenError> {
         let mut conn = match path {
             Some(path) => {
-                let conn = Connection::open(path).map_err(err)?;
+                let conn = Connection::open(path)?;
+                check_layout(&conn)?;
                 conn.execute_batch(
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
-                )
-                .map_err(err)?;
+                )?;
                 conn
             }
-            None => Connection::open_in_memory().map_err(err)?,
+            None => Connection::open_in_memory()?,
         };
-        migrate(&mut conn).map_err(err)?;
-        Ok(Self {
+        migrate(&mut conn)?;
+        Ok(Self::over(conn, path.is_some(), config))
+    }
+
+    /// Opens an existing queue file to read it (`orders dlq list`, `orders load --verify`),
+    /// beside the `orders local` that owns it: nothing is written, nothing migrated.
+    pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        check_layout(&conn)?;
+        Ok(Self::over(conn, false, LocalQueueConfig::default()))
+    }
+
+    fn over(conn: Connection, durable: bool, config: LocalQueueConfig) -> Self {
+        Self {
             conn: Mutex::new(conn),
             pending: Mutex::new(Vec::new()),
-            durable: path.is_some(),
+            durable,
             last_purge_ms: AtomicI64::new(0),
             group_commits: AtomicU64::new(0),
             config,
             sends: watch::Sender::new(0),
+        }
+    }
+
+    /// Messages a receive has hidden that are neither deleted nor visible again: after a
+    /// start, those the previous process held when it stopped.
+    pub fn in_flight(&self) -> Result<InFlight, QueueOpError> {
+        let conn = self.conn.lock().unwrap();
+        let (count, until): (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT COUNT(*), MAX(visible_at_ms) FROM messages
+                 WHERE queue = ?1 AND visible_at_ms > ?2",
+                params![MAIN, now_ms()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err)?;
+        Ok(InFlight {
+            count: count as u64,
+            visible_by: until.and_then(chrono::DateTime::from_timestamp_millis),
         })
+    }
+
+    /// Makes every in-flight message visible now, keeping its receive count (the receive
+    /// happened: a message that keeps crashing its consumer still reaches the DLQ). Only for
+    /// messages whose receiver is known to be gone; returns how many.
+    pub fn release_in_flight(&self) -> Result<u64, QueueOpError> {
+        let now = now_ms();
+        let released = self
+            .conn
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE messages SET visible_at_ms = ?2, receipt = NULL
+                 WHERE queue = ?1 AND visible_at_ms > ?2",
+                params![MAIN, now],
+            )
+            .map_err(err)?;
+        self.sends.send_modify(|n| *n += 1);
+        Ok(released as u64)
     }
 
     /// The queue's settings.

@@ -160,14 +160,14 @@ pub(crate) async fn create_keyed_table(
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
-    if client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
-        return Ok(());
+    // ListTables rather than DescribeTable: a missing table is the expected case on a first
+    // start, and DescribeTable would answer it with an error (that a local DynamoDB logs as
+    // one) where ListTables simply does not name it.
+    let mut names = client.list_tables().into_paginator().items().send();
+    while let Some(name) = names.next().await {
+        if name.map_err(|e| classify(&e))? == table {
+            return Ok(());
+        }
     }
     let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
     client
