@@ -182,20 +182,39 @@ for api_key in ("false", "true"):
 
     responses = body.get("x-amazon-apigateway-gateway-responses", {})
     for kind in ("BAD_REQUEST_BODY", "THROTTLED", "QUOTA_EXCEEDED", "INVALID_API_KEY",
-                 "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"):
+                 "MISSING_AUTHENTICATION_TOKEN", "INTEGRATION_FAILURE", "INTEGRATION_TIMEOUT",
+                 "DEFAULT_4XX", "DEFAULT_5XX"):
         check(kind in responses, f"{label}: gateway response {kind} is defined")
+    # What a client must get instead of a bare 500 or an unexplained 429 (issue 13).
+    for kind, status, code in (("THROTTLED", "429", "throttled"),
+                               ("INTEGRATION_FAILURE", "503", "service_unavailable"),
+                               ("INTEGRATION_TIMEOUT", "504", "gateway_timeout")):
+        response = responses.get(kind, {})
+        check(response.get("statusCode") == status, f"{label}: {kind} answers {status}")
+        check(response.get("responseParameters", {}).get("gatewayresponse.header.Retry-After") == "'1'",
+              f"{label}: {kind} carries Retry-After: 1")
     for kind, response in responses.items():
         template_text = response.get("responseTemplates", {}).get("application/json", "")
         check(response.get("responseParameters", {}).get("gatewayresponse.header.Content-Type")
               == "'application/json'", f"{label}: {kind} answers application/json")
-        # $context.error.messageString is already a JSON string; substitute one to parse.
-        sample = (template_text.replace("$context.error.messageString", '"x"')
-                  .replace("$context.error.validationErrorString", "x"))
-        try:
-            code = json.loads(sample).get("error")
-        except ValueError:
-            code = None
-        check(code in documented_codes, f"{label}: {kind}'s error code {code!r} is in openapi.yaml")
+        # API Gateway substitutes variables as they are, without escaping (a gateway response
+        # template is not VTL): render with what it really puts there, API Gateway's own
+        # messages and a validation error that quotes a property name, then parse.
+        for message, validation in (("Invalid request body", '[object has missing required properties (["items"])]'),
+                                    ("Too Many Requests", '[instance type (string) does not match any allowed primitive type (allowed: ["integer"])]'),
+                                    ("Internal server error", "")):
+            sample = (template_text.replace("$context.error.messageString", f'"{message}"')
+                      .replace("$context.error.message", message)
+                      .replace("$context.error.validationErrorString", validation)
+                      .replace("$context.error.responseType", kind))
+            try:
+                rendered = json.loads(sample)
+                code = rendered.get("error")
+            except ValueError:
+                rendered, code = None, None
+            check(rendered is not None and isinstance(rendered.get("message"), str),
+                  f"{label}: {kind} renders valid JSON with a message for {validation or message!r}: {sample}")
+            check(code in documented_codes, f"{label}: {kind}'s error code {code!r} is in openapi.yaml")
 
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::IAM::Role":

@@ -1,9 +1,13 @@
 //! The local API: the deployed API's routes, each HTTP request turned into the same API
 //! Gateway REST proxy event and handed to the same handler as in Lambda.
 //!
-//! Like API Gateway, it applies the request model before the function runs: a JSON body
-//! that does not conform to `openapi.yaml`'s `Order` schema (the template's model) is
-//! answered 400 `validation_failed` (the template's `BAD_REQUEST_BODY` gateway response).
+//! Like API Gateway, it applies the stage throttle first (the template's `THROTTLED`
+//! gateway response), then the request model: a JSON body that does not conform to
+//! `openapi.yaml`'s `Order` schema (the template's model) is answered with the template's
+//! `BAD_REQUEST_BODY` gateway response. Only then does a function run, in one of the
+//! account's executions when their number is emulated; with none free the request is
+//! answered as API Gateway answers a throttled Lambda (`INTEGRATION_FAILURE`). Every such
+//! answer is rendered from `template.yaml`'s gateway responses, as API Gateway renders it.
 
 use std::sync::Arc;
 
@@ -21,9 +25,11 @@ use ingest::Ingest;
 use orders::http::{json_response, ApiError};
 use orders::metrics::InMemoryMetrics;
 use orders::ports::{IdempotencyStore, OrderQueue, OrderReader};
+use orders::template::{ErrorContext, GatewayResponses};
 use serde_json::json;
 use status::Status;
 
+use crate::limits::Limits;
 use crate::openapi::RequestValidator;
 use crate::queue::QueueOpError;
 
@@ -46,6 +52,40 @@ pub struct Gateway<Q, I, R> {
     pub redrive: Arc<
         dyn Fn() -> futures::future::BoxFuture<'static, Result<u64, QueueOpError>> + Send + Sync,
     >,
+    /// The stage throttle and the account's executions.
+    pub limits: Arc<Limits>,
+    /// How API Gateway answers what it refuses itself (the template's gateway responses).
+    pub responses: Arc<GatewayResponses>,
+}
+
+impl<Q, I, R> Gateway<Q, I, R> {
+    /// What API Gateway answers with the gateway response `kind`.
+    fn gateway_response(&self, kind: &str, validation_error: &str, request_id: &str) -> Response {
+        let rendered = self.responses.render(
+            kind,
+            &ErrorContext {
+                message: "",
+                validation_error,
+                request_id,
+            },
+        );
+        let status =
+            StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut http = (status, rendered.body).into_response();
+        for (name, value) in &rendered.headers {
+            if let (Ok(name), Ok(value)) = (
+                axum::http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                http.headers_mut().insert(name, value);
+            }
+        }
+        if !http.headers().contains_key("content-type") {
+            http.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+        }
+        http
+    }
 }
 
 /// The axum router serving every route through [`handle`].
@@ -173,8 +213,13 @@ where
             event.is_base64_encoded = true;
         }
     }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    // The stage throttle answers before anything else is looked at.
+    if let Err(refusal) = gateway.limits.pass_stage() {
+        return gateway.gateway_response(refusal.response_type(), "", &request_id);
+    }
     let mut context = ApiGatewayProxyRequestContext::default();
-    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.request_id = Some(request_id.clone());
     context.stage = Some("local".into());
     context.http_method = parts.method.clone();
     context.path = event.path.clone();
@@ -194,36 +239,49 @@ where
                     .starts_with("application/json")
             });
             if is_json {
-                if let Some(rejection) = model_check(&bytes, &gateway.validator) {
-                    return to_http(rejection);
+                if let Some(problem) = model_check(&bytes, &gateway.validator) {
+                    // As in API Gateway's execution log: the body does not match the model.
+                    tracing::info!(%request_id, validation_error = %problem, "request body does not match the Order model");
+                    return gateway.gateway_response("BAD_REQUEST_BODY", &problem, &request_id);
                 }
             }
-            gateway.ingest.handle(&event).await
+            let execution = match gateway.limits.start_execution() {
+                Ok(execution) => execution,
+                Err(refusal) => {
+                    return gateway.gateway_response(refusal.response_type(), "", &request_id)
+                }
+            };
+            let response = gateway.ingest.handle(&event).await;
+            execution.finish().await;
+            response
         }
         Route::GetOrder(id) => {
             event.resource = Some("/orders/{order_id}".into());
             context.resource_path = event.resource.clone();
             event.request_context = context;
             event.path_parameters.insert("order_id".into(), id);
-            gateway.status.handle(&event).await
+            let execution = match gateway.limits.start_execution() {
+                Ok(execution) => execution,
+                Err(refusal) => {
+                    return gateway.gateway_response(refusal.response_type(), "", &request_id)
+                }
+            };
+            let response = gateway.status.handle(&event).await;
+            execution.finish().await;
+            response
         }
         Route::Stats | Route::Redrive => unreachable!("answered above"),
     };
     to_http(response)
 }
 
-/// API Gateway's request validation against the model. The answer mirrors the
-/// template's `BAD_REQUEST_BODY` gateway response.
-fn model_check(body: &[u8], validator: &RequestValidator) -> Option<ApiGatewayProxyResponse> {
-    let message = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(value) => validator.check(&value).err()?,
-        Err(_) => "Invalid request body".to_owned(),
-    };
-    Some(json_response(
-        400,
-        &json!({"error": "validation_failed", "message": message}),
-        [],
-    ))
+/// API Gateway's request validation against the model: what is wrong with the body (its
+/// `validationErrorString`), if anything.
+fn model_check(body: &[u8], validator: &RequestValidator) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => validator.check(&value).err(),
+        Err(e) => Some(format!("the body is not JSON: {e}")),
+    }
 }
 
 /// Turns a proxy response into an HTTP response, as API Gateway does.

@@ -3,6 +3,7 @@
 //!
 //! - [`pipeline`]: `orders local`, everything wired together.
 //! - [`api`]: HTTP to API Gateway proxy events and back.
+//! - [`limits`]: API Gateway's stage throttle and the account's concurrency, emulated.
 //! - [`queue`]: the embedded SQS-like queue, and SQS itself, behind one interface.
 //! - [`poller`]: Lambda's SQS event source mapping.
 //! - [`table`]: Dynoxide served in-process.
@@ -13,6 +14,7 @@
 //! - [`load`]: `orders load`, the load generator with latency measurement and reconciliation.
 
 pub mod api;
+pub mod limits;
 pub mod load;
 pub mod openapi;
 pub mod pipeline;

@@ -179,9 +179,53 @@ struct LocalArgs {
     /// timeout, as SQS would (by default they are visible again at start-up).
     #[arg(long)]
     keep_in_flight: bool,
+    /// Take the settings of this samconfig.toml environment (default, prod) instead of
+    /// the template's defaults; the flags above and below still override them.
+    #[arg(long)]
+    env: Option<String>,
+    /// Concurrent executions shared by ingest, status and worker, as in one AWS account,
+    /// or `off` (template: AccountConcurrency).
+    #[arg(long, value_name = "N|off")]
+    account_concurrency: Option<Limit>,
+    /// API Gateway's stage throttle: requests per second, or `off` (template:
+    /// ApiThrottlingRateLimit).
+    #[arg(long, value_name = "R|off")]
+    api_rate: Option<Limit>,
+    /// The stage throttle's burst, in requests (template: ApiThrottlingBurstLimit).
+    #[arg(long, value_name = "B")]
+    api_burst: Option<u32>,
+    /// Milliseconds an API invocation holds its execution at least, with
+    /// --account-concurrency (the handler itself answers in microseconds; 50 is what the
+    /// template's concurrency rule plans with).
+    #[arg(long, value_name = "MS")]
+    invocation_ms: Option<u64>,
+    /// Answer an API request that finds no free execution as API Gateway does without the
+    /// template's INTEGRATION_FAILURE gateway response: 500, the naive design's answer.
+    #[arg(long)]
+    unmapped_throttles: bool,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+}
+
+/// A limit, or `off`.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    Off,
+    At(u32),
+}
+
+impl std::str::FromStr for Limit {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "off" => Ok(Limit::Off),
+            n => match n.parse::<u32>() {
+                Ok(0) | Err(_) => Err(format!("{n:?} is neither a whole number above 0 nor `off`")),
+                Ok(n) => Ok(Limit::At(n)),
+            },
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -419,7 +463,29 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
 async fn local(mut args: LocalArgs) -> anyhow::Result<()> {
     init_logs(args.log_format == "json");
     args.target = args.target.resolve().await?;
-    let mut settings = LocalSettings::from_template()?;
+    let mut settings = LocalSettings::for_environment(args.env.as_deref())?;
+    let limits = &mut settings.limits;
+    match args.account_concurrency {
+        Some(Limit::Off) => limits.account_concurrency = None,
+        Some(Limit::At(n)) => limits.account_concurrency = Some(n),
+        None => {}
+    }
+    match (args.api_rate, args.api_burst) {
+        (Some(Limit::Off), _) => limits.api = None,
+        (rate, burst) => {
+            if let Some(rate) = match rate {
+                Some(Limit::At(r)) => Some(r),
+                _ => limits.api.map(|(r, _)| r),
+            } {
+                let burst = burst.or(limits.api.map(|(_, b)| b)).unwrap_or(1);
+                limits.api = Some((rate, burst.max(1)));
+            }
+        }
+    }
+    limits.unmapped_throttles = args.unmapped_throttles;
+    if let Some(ms) = args.invocation_ms {
+        limits.invocation_hold = Duration::from_millis(ms);
+    }
     if let Some(spec) = &args.processing_delay_ms {
         settings = settings.with_delay(spec)?;
     }

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use worker::Worker;
 
 use crate::api::{metered_router, Gateway};
+use crate::limits::Limits;
 use crate::poller::{self, PollerCounters};
 use crate::queue::local::{LocalQueue, LocalQueueConfig};
 use crate::queue::sqs::SqsQueues;
@@ -94,6 +95,13 @@ impl std::fmt::Debug for LocalOptions {
 }
 
 impl LocalOptions {
+    /// Without the emulated stage throttle and account concurrency (tests of other
+    /// behaviour, benchmarks of the pipeline itself).
+    pub fn unlimited(mut self) -> Self {
+        self.settings = self.settings.unlimited();
+        self
+    }
+
     /// The template's settings, the default state directory, port 3000, rules enforced.
     pub fn from_template(addr: SocketAddr, state_dir: PathBuf) -> anyhow::Result<Self> {
         Ok(Self {
@@ -254,7 +262,7 @@ pub enum StartError {
 /// state file is created.
 pub async fn start(options: LocalOptions) -> Result<LocalPipeline, StartError> {
     let s = &options.settings.pipeline;
-    let violations = s.violations();
+    let violations = options.settings.violations();
     if !violations.is_empty() {
         let text = violations.join("\n  ");
         if options.enforce_timing_rules {
@@ -445,22 +453,29 @@ where
     let worker = Arc::new(Worker::new(faulty, s.processing_delay, s.deadline_margin));
     let counters = Arc::new(PollerCounters::default());
     let metrics = InMemoryMetrics::new();
+    let limits = Arc::new(Limits::new(options.settings.limits));
+    let mut responses = options.settings.gateway_responses.clone();
+    if options.settings.limits.unmapped_throttles {
+        responses = responses.without("INTEGRATION_FAILURE");
+    }
 
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let table_name_for_view = table_name.clone();
     let stats: StatsFn = {
-        let (ingest, queue, counters, metrics) = (
+        let (ingest, queue, counters, metrics, limits) = (
             ingest.clone(),
             queue.clone(),
             counters.clone(),
             metrics.clone(),
+            limits.clone(),
         );
         Arc::new(move || {
-            let (ingest, queue, counters, metrics, ddb, table_name) = (
+            let (ingest, queue, counters, metrics, limits, ddb, table_name) = (
                 ingest.clone(),
                 queue.clone(),
                 counters.clone(),
                 metrics.clone(),
+                limits.clone(),
                 ddb.clone(),
                 table_name.clone(),
             );
@@ -473,6 +488,8 @@ where
                     "dlq": dlq,
                     "stored_orders": stored,
                     "poller": counters.snapshot(),
+                    "limits": limits.stats(),
+                    "executions_in_use": limits.executions_in_use(),
                     "metrics": metrics.snapshot(),
                 })
             }
@@ -490,6 +507,8 @@ where
             let queue = redrive_queue.clone();
             async move { queue.dlq_redrive().await }.boxed()
         }),
+        limits: limits.clone(),
+        responses: Arc::new(responses),
     });
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -515,17 +534,19 @@ where
         options.settings.poller_config(),
         counters,
         metrics.clone(),
+        limits.clone(),
         stopped,
     ));
 
     let described = format!(
-        "API: http://{addr}  (POST /order, GET /orders/{{order_id}}, GET /_local/stats, POST /_local/dlq/redrive)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {}, margin {}ms",
+        "API: http://{addr}  (POST /order, GET /orders/{{order_id}}, GET /_local/stats, POST /_local/dlq/redrive)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {}, margin {}ms\n{}",
         s.worker_timeout.as_secs(),
         s.batch_size,
         s.batching_window.as_secs(),
         s.maximum_concurrency,
         s.processing_delay,
-        s.deadline_margin.as_millis()
+        s.deadline_margin.as_millis(),
+        options.settings.limits.describe()
     );
     Ok(LocalPipeline {
         addr,
@@ -560,6 +581,11 @@ pub fn summary_line(stats: &Value) -> String {
         ("duplicate", number(&m["worker"][names::ORDERS_DUPLICATE])),
         ("failed", number(&m["worker"][names::ORDERS_FAILED])),
         ("retried", number(&m["worker"][names::RECORDS_RETRIED])),
+        ("throttled", number(&stats["limits"]["api_throttled"])),
+        (
+            "no_execution",
+            number(&stats["limits"]["api_concurrency_throttled"]),
+        ),
         ("queue", number(&stats["queue"]["visible"])),
         ("in_flight", number(&stats["queue"]["in_flight"])),
         ("dlq", number(&stats["dlq"]["visible"])),

@@ -22,6 +22,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use worker::Worker;
 
+use crate::limits::Limits;
 use crate::queue::{QueueSource, Received};
 
 /// The event source mapping's settings (defaults from `template.yaml`).
@@ -35,6 +36,9 @@ pub struct PollerConfig {
     pub max_concurrency: usize,
     /// The worker function's timeout: each invocation's deadline.
     pub function_timeout: Duration,
+    /// The queue's visibility timeout: how long a received batch may wait for an
+    /// execution (less the function timeout) before it goes back to the queue.
+    pub visibility_timeout: Duration,
     /// Queue ARN put in each record's `eventSourceARN`.
     pub queue_arn: &'static str,
 }
@@ -217,15 +221,23 @@ pub async fn invoke_batch<Q: QueueSource, S: OrderStore>(
 }
 
 /// Polls until `shutdown` turns true, then waits for the batches in flight to finish.
-/// What the worker records goes to `metrics`.
+/// What the worker records goes to `metrics`. Each invocation needs an execution of
+/// `limits`' pool (the account's concurrency, when emulated): a received batch waits for
+/// one, as the event source retries a throttled invoke, and goes back to the queue (its
+/// receive counted) if none is free before its visibility timeout would leave the function
+/// too little time.
 pub async fn run<Q: QueueSource, S: OrderStore + 'static>(
     queue: Arc<Q>,
     worker: Arc<Worker<S>>,
     config: PollerConfig,
     counters: Arc<PollerCounters>,
     metrics: InMemoryMetrics,
+    limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let wait_for_execution = config
+        .visibility_timeout
+        .saturating_sub(config.function_timeout);
     let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
     // Short long-polls so a shutdown is noticed quickly.
     let poll_wait = Duration::from_millis(500);
@@ -244,10 +256,25 @@ pub async fn run<Q: QueueSource, S: OrderStore + 'static>(
         if batch.is_empty() {
             continue;
         }
-        let (queue, worker, counters) = (queue.clone(), worker.clone(), counters.clone());
+        let (queue, worker, counters, limits) = (
+            queue.clone(),
+            worker.clone(),
+            counters.clone(),
+            limits.clone(),
+        );
         // Spawned tasks do not inherit a scoped recorder: scope each invocation.
         tokio::spawn(metrics.scope(async move {
-            invoke_batch(queue.as_ref(), worker.as_ref(), batch, &config, &counters).await;
+            match limits.admit_invocation(wait_for_execution).await {
+                Some(execution) => {
+                    invoke_batch(queue.as_ref(), worker.as_ref(), batch, &config, &counters)
+                        .await;
+                    drop(execution);
+                }
+                None => tracing::warn!(
+                    records = batch.len(),
+                    "no execution was free for the worker before the batch's visibility timeout: it goes back to the queue"
+                ),
+            }
             drop(permit);
         }));
     }

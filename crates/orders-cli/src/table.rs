@@ -33,7 +33,7 @@ pub enum TableOpenError {
 /// Refuses, by reading only, a SQLite file that holds tables and not Dynoxide's (Dynoxide
 /// would add its own to it).
 pub fn check_file(path: &Path) -> Result<(), TableOpenError> {
-    let conn = crate::queue::local::open_immutable(path)?;
+    let conn = crate::queue::local::open_for_check(path)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
         .query_map([], |r| r.get(0))?

@@ -47,7 +47,8 @@ async fn the_pipeline_runs_against_sqs_and_dynamodb() {
         SocketAddr::from(([127, 0, 0, 1], 0)),
         state.path().to_path_buf(),
     )
-    .unwrap();
+    .unwrap()
+    .unlimited();
     options.aws = Some(AwsTarget {
         queue_url: queue_url.clone(),
         dlq_url: Some(dlq_url.clone()),

@@ -30,7 +30,9 @@ use common::wait_for;
 static ONE_PIPELINE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn local(state: &Path) -> LocalOptions {
-    LocalOptions::from_template(SocketAddr::from(([127, 0, 0, 1], 0)), state.to_path_buf()).unwrap()
+    LocalOptions::from_template(SocketAddr::from(([127, 0, 0, 1], 0)), state.to_path_buf())
+        .unwrap()
+        .unlimited()
 }
 
 fn rate(per_second: f64, count: u64) -> Schedule {

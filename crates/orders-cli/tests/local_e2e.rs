@@ -17,7 +17,9 @@ use orders_cli::queue::DeadLetterOps;
 use serde_json::{json, Value};
 
 fn options(state: &Path) -> LocalOptions {
-    LocalOptions::from_template(SocketAddr::from(([127, 0, 0, 1], 0)), state.to_path_buf()).unwrap()
+    LocalOptions::from_template(SocketAddr::from(([127, 0, 0, 1], 0)), state.to_path_buf())
+        .unwrap()
+        .unlimited()
 }
 
 /// Fast redelivery for tests: 1 s worker timeout, 1 s visibility, DLQ after 2 receives.
@@ -122,14 +124,11 @@ async fn the_local_api_answers_like_the_deployed_one() {
     )
     .await;
     assert_eq!(
-        (status, body["error"].as_str(), body.get("details")),
-        (400, Some("validation_failed"), None),
-        "the schema's minimum, checked at the edge as API Gateway does: {body}"
+        body,
+        json!({"error": "validation_failed", "message": "Invalid request body"}),
+        "the schema's minimum, checked at the edge, answered with the template's BAD_REQUEST_BODY gateway response"
     );
-    assert!(
-        body["message"].as_str().unwrap().contains("/items/0/qty"),
-        "{body}"
-    );
+    assert_eq!(status, 400);
     let (status, body) = post(
         &client,
         &base,

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 fn options(state: &Path) -> LocalOptions {
     let mut o =
         LocalOptions::from_template(SocketAddr::from(([127, 0, 0, 1], 0)), state.to_path_buf())
-            .unwrap();
+            .unwrap()
+            .unlimited();
     o.in_memory = true;
     o
 }
@@ -156,6 +157,6 @@ fn the_summary_line_shows_dashes_for_what_the_stats_lack() {
     let line = summary_line(&json!({"queue": {"visible": 3, "in_flight": 1}}));
     assert_eq!(
         line,
-        "received=- rejected=- enqueued=- enqueue_failed=- processed=- duplicate=- failed=- retried=- queue=3 in_flight=1 dlq=- stored=-"
+        "received=- rejected=- enqueued=- enqueue_failed=- processed=- duplicate=- failed=- retried=- throttled=- no_execution=- queue=3 in_flight=1 dlq=- stored=-"
     );
 }

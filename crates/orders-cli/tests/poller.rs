@@ -25,6 +25,7 @@ fn config(batch_size: usize) -> PollerConfig {
         batching_window: Duration::ZERO,
         max_concurrency: 2,
         function_timeout: Duration::from_secs(5),
+        visibility_timeout: Duration::from_secs(30),
         queue_arn: "arn:aws:sqs:local:000000000000:orders",
     }
 }

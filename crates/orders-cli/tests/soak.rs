@@ -24,7 +24,8 @@ async fn soak(orders: usize) -> Reconciliation {
         SocketAddr::from(([127, 0, 0, 1], 0)),
         dir.path().to_path_buf(),
     )
-    .unwrap();
+    .unwrap()
+    .unlimited();
     // Fast redelivery so retries happen within seconds; the production rules are relaxed.
     o.enforce_timing_rules = false;
     let p = &mut o.settings.pipeline;

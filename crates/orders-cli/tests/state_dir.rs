@@ -552,9 +552,30 @@ fn the_banner_is_quiet_and_says_the_delay_as_written() {
     let mut first = first;
     first.read_until("duplicate delivery");
     let lines = first.interrupt();
-    // The second start finds the tables made by the first.
-    let second = Local::start(&["--state-dir", state, "--processing-delay-ms", "0"]);
+    // The limits it emulates, from the template (rule 7's stage throttle, a new account).
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "limits: API stage throttle 40/s, burst 3 (429); account concurrency 10,"
+        )),
+        "{lines:#?}"
+    );
+    // The second start finds the tables made by the first; it takes samconfig's prod.
+    let second = Local::start(&[
+        "--state-dir",
+        state,
+        "--processing-delay-ms",
+        "0",
+        "--env",
+        "prod",
+    ]);
     assert!(second.seen.iter().any(|l| l.contains("delay 0 ms,")));
+    assert!(
+        second.seen.iter().any(|l| l.starts_with(
+            "limits: API stage throttle 500/s, burst 900 (429); account concurrency 1000,"
+        )),
+        "{:#?}",
+        second.seen
+    );
     let lines: Vec<String> = lines.into_iter().chain(second.interrupt()).collect();
     let noisy: Vec<&String> = lines
         .iter()

@@ -107,18 +107,59 @@ fn timing_rules_hold_in_every_environment() {
         if let Some(reserved) = settings.worker_reserved_concurrency {
             assert!(settings.maximum_concurrency <= reserved, "{name}");
         }
+        // Rule 7: a full burst, and what refills while it runs, fits the executions left.
+        assert!(
+            settings.api_peak_concurrency() <= settings.api_concurrency(),
+            "{name}: {settings:?}"
+        );
     }
+}
+
+#[test]
+fn the_default_environment_answers_a_burst_with_429_before_lambda_throttles() {
+    // The arithmetic samconfig.toml explains, for a new account's 10 executions.
+    let settings =
+        PipelineSettings::resolve(&template(), samconfig().overrides("default")).unwrap();
+    assert_eq!(settings.account_concurrency, 10);
+    assert_eq!(settings.worker_concurrency(), 5);
+    assert_eq!(settings.api_concurrency(), 5);
+    assert_eq!((settings.api_burst_limit, settings.api_rate_limit), (3, 40));
+    assert_eq!(settings.api_peak_concurrency(), 5);
+    // The template's own defaults are the default environment's.
+    let defaults = PipelineSettings::resolve(&template(), None).unwrap();
+    assert_eq!(defaults, settings);
 }
 
 #[test]
 fn the_checker_catches_each_broken_rule() {
     let template = template();
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 9] = [
         ("QueueVisibilityTimeout", "179", "VisibilityTimeout"),
         ("MaxReceiveCount", "4", "maxReceiveCount"),
         ("ProcessingDelayMs", "2000-25000", "slow records"),
         ("WorkerReservedConcurrency", "4", "MaximumConcurrency"),
         ("BatchSize", "100", "BatchSize"),
+        // Rule 7: the stage lets through more than the executions left to the API.
+        (
+            "ApiThrottlingBurstLimit",
+            "4",
+            "API stage burst 4 + rate 40/s x 50 ms = 6",
+        ),
+        (
+            "ApiThrottlingRateLimit",
+            "41",
+            "API stage burst 3 + rate 41/s x 50 ms = 6",
+        ),
+        (
+            "WorkerReservedConcurrency",
+            "6",
+            "left to the API (AccountConcurrency 10 - the worker's 6)",
+        ),
+        (
+            "AccountConcurrency",
+            "5",
+            "leave none of AccountConcurrency 5",
+        ),
     ];
     for (param, value, expected) in cases {
         let overrides = BTreeMap::from([(param.to_owned(), value.to_owned())]);

@@ -49,6 +49,7 @@ use orders::metrics::InMemoryMetrics;
 use orders::ports::OrderQueue;
 use orders::telemetry::LogSettings;
 use orders_cli::api::{metered_router, Gateway};
+use orders_cli::limits::{LimitSettings, Limits};
 use orders_cli::openapi::RequestValidator;
 use orders_cli::pipeline::{self, LocalOptions, LOCAL_TABLE};
 use orders_cli::poller::{self, PollerCounters};
@@ -59,6 +60,16 @@ use status::Status;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use worker::Worker;
+
+/// The stage throttle and the account's concurrency on, and far beyond what one machine
+/// reaches: every request passes both checks. No emulated invocation time (it is latency
+/// the emulation adds on purpose, not the cost of checking).
+const FAR_LIMITS: LimitSettings = LimitSettings {
+    api: Some((1_000_000, 1_000_000)),
+    account_concurrency: Some(100_000),
+    invocation_hold: std::time::Duration::ZERO,
+    unmapped_throttles: false,
+};
 
 const BODY: &str = r#"{"email":"jane.doe@example.com","items":[{"sku":"SKU-123","qty":2},{"sku":"SKU-456","qty":1}]}"#;
 
@@ -113,26 +124,33 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // The pipeline's own capacity: no emulated stage throttle or account concurrency.
     let local = LocalSettings::from_template()
         .and_then(|s| s.with_delay("0"))
-        .expect("template settings");
+        .expect("template settings")
+        .unlimited();
 
     let mut accepted = Vec::new();
     for rep in 0..p.repeats {
         let noop = rt.block_on(noop_server());
         let ceiling = load(noop.0, &p);
         noop.1.abort();
-        let api = rt.block_on(api_server(InMemoryQueue::new()));
+        let api = rt.block_on(api_server(InMemoryQueue::new(), LimitSettings::OFF));
         let api_memory = load(api.0, &p);
         api.1.abort();
-        let api = rt.block_on(api_server(local_queue(&local, None)));
+        // The same with the emulated stage throttle and account concurrency on, far from
+        // their limits: what checking them costs a request (issue 13: under 5%).
+        let api = rt.block_on(api_server(InMemoryQueue::new(), FAR_LIMITS));
+        let api_memory_limited = load(api.0, &p);
+        api.1.abort();
+        let api = rt.block_on(api_server(local_queue(&local, None), LimitSettings::OFF));
         let api_sqlite = load(api.0, &p);
         api.1.abort();
         let dir = tempfile::tempdir().expect("temp dir");
-        let api = rt.block_on(api_server(local_queue(
-            &local,
-            Some(&dir.path().join("queue.sqlite")),
-        )));
+        let api = rt.block_on(api_server(
+            local_queue(&local, Some(&dir.path().join("queue.sqlite"))),
+            LimitSettings::OFF,
+        ));
         let api_durable = load(api.0, &p);
         api.1.abort();
         let (figure, stored_during) = rt.block_on(async {
@@ -171,6 +189,11 @@ fn main() {
             stored_during,
         );
         println!(
+            "    limits on, far from them: API over a Vec queue {:.0}/s, {:.3} of the same with them off",
+            api_memory_limited.rate,
+            api_memory_limited.rate / api_memory.rate
+        );
+        println!(
             "    process CPU per request: no-op {:.0} µs, API over the embedded queue {:.0} µs, over a Vec queue {:.0} µs, over the queue in a file {:.0} µs, whole pipeline {:.0} µs",
             ceiling.cpu_us_per_request(),
             api_sqlite.cpu_us_per_request(),
@@ -183,6 +206,7 @@ fn main() {
             noop: ceiling,
             stored_during,
             api_memory,
+            api_memory_limited,
             api_sqlite,
             api_durable,
         });
@@ -213,6 +237,7 @@ fn main() {
                 ("api_sqlite_queue", &a.api_sqlite),
                 ("noop", &a.noop),
                 ("api_memory_queue", &a.api_memory),
+                ("api_memory_queue_limited", &a.api_memory_limited),
                 ("api_durable_queue", &a.api_durable),
                 ("pipeline", &a.pipeline),
             ];
@@ -223,10 +248,11 @@ fn main() {
                     .join(",")
             };
             format!(
-                r#"{{"accepted_per_s":{:.1},"noop_per_s":{:.1},"api_memory_queue_per_s":{:.1},"api_durable_queue_per_s":{:.1},"pipeline_per_s":{:.1},"stored_during_per_s":{:.1},"non_202":{},"cpu_us":{{{}}},"cpu_cores":{{{}}}}}"#,
+                r#"{{"accepted_per_s":{:.1},"noop_per_s":{:.1},"api_memory_queue_per_s":{:.1},"api_memory_queue_limited_per_s":{:.1},"api_durable_queue_per_s":{:.1},"pipeline_per_s":{:.1},"stored_during_per_s":{:.1},"non_202":{},"cpu_us":{{{}}},"cpu_cores":{{{}}}}}"#,
                 a.api_sqlite.rate,
                 a.noop.rate,
                 a.api_memory.rate,
+                a.api_memory_limited.rate,
                 a.api_durable.rate,
                 a.pipeline.rate,
                 a.stored_during,
@@ -305,13 +331,17 @@ async fn serve(app: axum::Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
 /// without a poller: what the API side costs on its own.
 async fn api_server<Q: OrderQueue + 'static>(
     queue: Q,
+    limits: LimitSettings,
 ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let local = LocalSettings::from_template().expect("template settings");
     let gateway = Arc::new(Gateway {
         ingest: Arc::new(Ingest::new(queue, 2)),
         status: Arc::new(Status::new(InMemoryStore::new(), 2)),
         validator: Arc::new(RequestValidator::order().expect("schema")),
         stats: Arc::new(|| Box::pin(async { serde_json::Value::Null })),
         redrive: Arc::new(|| Box::pin(async { Ok(0) })),
+        limits: Arc::new(Limits::new(limits)),
+        responses: Arc::new(local.gateway_responses),
     });
     let app = metered_router(gateway, InMemoryMetrics::new());
     serve(app).await
@@ -323,6 +353,7 @@ struct Accepted {
     noop: LoadResult,
     stored_during: f64,
     api_memory: LoadResult,
+    api_memory_limited: LoadResult,
     api_sqlite: LoadResult,
     api_durable: LoadResult,
 }
@@ -548,6 +579,7 @@ async fn drain(local: &LocalSettings, n: usize) -> (f64, f64) {
         local.poller_config(),
         counters.clone(),
         InMemoryMetrics::new(),
+        Arc::new(Limits::new(LimitSettings::OFF)),
         stopped,
     ));
     while counters.snapshot().deleted < n as u64 {

@@ -153,14 +153,23 @@ pub struct InFlight {
 
 /// Refuses, by reading only, a queue file of a newer layout or of another program.
 pub fn check_file(path: &Path) -> Result<(), OpenError> {
-    check_layout(&open_immutable(path)?)
+    check_layout(&open_for_check(path)?)
 }
 
-/// Opens a SQLite file to read its main file and nothing else: SQLite's `immutable` mode
-/// takes no lock and creates no `-wal` or `-shm` file beside it, so a check leaves the
-/// directory exactly as it found it. (It does not see changes still in a `-wal`; the open
-/// that follows a successful check checks again.)
-pub fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+/// Opens a SQLite file to read it, changing nothing beside it. Without a `-wal` file the
+/// main file is the whole database: SQLite's `immutable` mode reads it taking no lock and
+/// creating no `-wal` or `-shm` file. With one (a process that did not close the database,
+/// a crash) the main file alone may be incomplete, so the check opens it read-only as usual
+/// and reads through the `-wal` that is already there.
+pub fn open_for_check(path: &Path) -> rusqlite::Result<Connection> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        return Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        );
+    }
     let mut uri = String::from("file:");
     for c in path.to_string_lossy().chars() {
         match c {

@@ -1,0 +1,473 @@
+//! The limits a deployed stack runs under, emulated by `orders local` (issue 13):
+//!
+//! - **API Gateway's stage throttle**: a token bucket in front of the API's routes
+//!   (`ApiThrottlingRateLimit` tokens a second, up to `ApiThrottlingBurstLimit`; a request
+//!   takes one or is answered with the template's `THROTTLED` gateway response). API
+//!   Gateway's algorithm: "a token bucket ... where a token counts for a request"
+//!   (<https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html>).
+//! - **The account's concurrent executions** (`AccountConcurrency`): one pool shared by the
+//!   ingest, status and worker invocations, as in one AWS account
+//!   (<https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html>). An API request
+//!   that finds no free execution is answered as API Gateway answers a throttled Lambda
+//!   (the template's `INTEGRATION_FAILURE` response); a worker invocation that finds none
+//!   waits, as the SQS event source retries a throttled invoke with back-off while the
+//!   batch's visibility timeout runs, and gives the batch back to the queue if it cannot
+//!   start in time (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html>).
+//!
+//! Both are off when not configured, and then cost one branch.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// API Gateway's token bucket: it holds up to `burst` tokens, gains `rate` a second and
+/// starts full; each request takes one token or is throttled.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate_per_second: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate_per_second),
+            burst: f64::from(burst),
+            state: Mutex::new((f64::from(burst), Instant::now())),
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub fn try_take(&self) -> bool {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, at) = *state;
+        let tokens = (tokens + now.duration_since(at).as_secs_f64() * self.rate).min(self.burst);
+        if tokens >= 1.0 {
+            *state = (tokens - 1.0, now);
+            true
+        } else {
+            *state = (tokens, now);
+            false
+        }
+    }
+}
+
+/// Concurrent executions shared by every function invocation.
+#[derive(Debug, Clone)]
+pub struct Executions {
+    limit: u32,
+    free: Arc<Semaphore>,
+}
+
+/// One running invocation's execution; dropping it frees the execution.
+pub type Execution = OwnedSemaphorePermit;
+
+impl Executions {
+    /// A pool of `limit` executions.
+    pub fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            free: Arc::new(Semaphore::new(limit as usize)),
+        }
+    }
+
+    /// The pool's size.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Executions running now.
+    pub fn in_use(&self) -> u32 {
+        self.limit - self.free.available_permits() as u32
+    }
+
+    /// An execution if one is free now (what a synchronous invoke gets, or a throttle).
+    pub fn try_start(&self) -> Option<Execution> {
+        self.free.clone().try_acquire_owned().ok()
+    }
+
+    /// An execution as soon as one is free, waiting at most `limit` (an event source's
+    /// retries of a throttled invoke).
+    pub async fn start_within(&self, limit: Duration) -> Option<Execution> {
+        tokio::time::timeout(limit, self.free.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// What `orders local` emulates, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// The stage throttle: (requests a second, burst), or off.
+    pub api: Option<(u32, u32)>,
+    /// The account's concurrent executions, or off.
+    pub account_concurrency: Option<u32>,
+    /// How long an API invocation holds its execution at least ([`INVOCATION_HOLD`] by
+    /// default; zero: only as long as the handler runs here).
+    pub invocation_hold: Duration,
+    /// Answer a throttled invoke as a template without an `INTEGRATION_FAILURE` gateway
+    /// response does (500, the naive design's failure) instead of as this template does.
+    pub unmapped_throttles: bool,
+}
+
+impl LimitSettings {
+    /// No limits (tests of other behaviour, benchmarks of the pipeline itself).
+    pub const OFF: Self = Self {
+        api: None,
+        account_concurrency: None,
+        invocation_hold: INVOCATION_HOLD,
+        unmapped_throttles: false,
+    };
+
+    /// One line for the banner.
+    pub fn describe(&self) -> String {
+        let api = match self.api {
+            Some((rate, burst)) => format!("API stage throttle {rate}/s, burst {burst} (429)"),
+            None => "API stage throttle off".to_owned(),
+        };
+        let concurrency = match self.account_concurrency {
+            Some(n) => format!(
+                "account concurrency {n}, shared by ingest, status and worker (an API invocation holds one {} ms; {})",
+                self.invocation_hold.as_millis(),
+                if self.unmapped_throttles {
+                    "a throttled API request gets 500, as without the INTEGRATION_FAILURE mapping"
+                } else {
+                    "a throttled API request gets 503 + Retry-After"
+                }
+            ),
+            None => "account concurrency off".to_owned(),
+        };
+        format!("limits: {api}; {concurrency}")
+    }
+}
+
+/// How many requests and invocations the limits turned away.
+#[derive(Debug, Default)]
+pub struct LimitCounters {
+    api_throttled: AtomicU64,
+    api_concurrency_throttled: AtomicU64,
+    worker_concurrency_throttled: AtomicU64,
+    worker_batches_given_back: AtomicU64,
+}
+
+/// A copy of [`LimitCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LimitStats {
+    /// Requests the stage throttle answered 429.
+    pub api_throttled: u64,
+    /// API requests that found no free execution (503, or 500 unmapped).
+    pub api_concurrency_throttled: u64,
+    /// Worker invocations that found no free execution at first (and waited).
+    pub worker_concurrency_throttled: u64,
+    /// Batches that found none before their visibility timeout (back to the queue).
+    pub worker_batches_given_back: u64,
+}
+
+/// The limits of one `orders local`, shared by its API and its poller.
+#[derive(Debug)]
+pub struct Limits {
+    settings: LimitSettings,
+    bucket: Option<TokenBucket>,
+    executions: Option<Executions>,
+    counters: LimitCounters,
+}
+
+/// Why an API request was not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The stage throttle: `THROTTLED`.
+    Throttled,
+    /// No free execution: `INTEGRATION_FAILURE`.
+    NoExecution,
+}
+
+impl Refusal {
+    /// The gateway response API Gateway answers it with.
+    pub fn response_type(self) -> &'static str {
+        match self {
+            Refusal::Throttled => "THROTTLED",
+            Refusal::NoExecution => "INTEGRATION_FAILURE",
+        }
+    }
+}
+
+/// What an API request's function holds while it runs (nothing without a concurrency
+/// limit); [`Admission::finish`] frees the execution.
+#[derive(Debug)]
+#[must_use = "the execution is freed by finish (or when this is dropped)"]
+pub struct Admission {
+    execution: Option<Execution>,
+    until: Instant,
+}
+
+impl Admission {
+    /// Ends the invocation. With the account's concurrency emulated, its execution stays
+    /// taken (and the answer waits) until [`LimitSettings::invocation_hold`] has passed
+    /// since it started: the handler answers here in microseconds, but in AWS an invocation
+    /// holds its execution for its duration (the ingest's measured 11-19 ms warm, over
+    /// 100 ms cold), and the stage throttle's arithmetic (rule 7) assumes 50 ms. Without
+    /// it no local burst could exhaust the executions the way one does in AWS.
+    pub async fn finish(self) {
+        if let Some(execution) = self.execution {
+            tokio::time::sleep_until(self.until).await;
+            drop(execution);
+        }
+    }
+}
+
+/// How long an emulated API invocation holds its execution by default: the duration the
+/// template's concurrency rule plans with.
+pub const INVOCATION_HOLD: Duration = orders::template::API_REQUEST_PLANNING_DURATION;
+
+impl Limits {
+    /// The limits `settings` describe.
+    pub fn new(settings: LimitSettings) -> Self {
+        Self {
+            settings,
+            bucket: settings
+                .api
+                .map(|(rate, burst)| TokenBucket::new(rate, burst)),
+            executions: settings.account_concurrency.map(Executions::new),
+            counters: LimitCounters::default(),
+        }
+    }
+
+    /// What these limits emulate.
+    pub fn settings(&self) -> LimitSettings {
+        self.settings
+    }
+
+    /// An API request at the stage: a token of the stage throttle, or `THROTTLED`.
+    pub fn pass_stage(&self) -> Result<(), Refusal> {
+        match &self.bucket {
+            Some(bucket) if !bucket.try_take() => {
+                self.counters.api_throttled.fetch_add(1, Ordering::Relaxed);
+                Err(Refusal::Throttled)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// An API request's function invocation: a free execution now, or a throttle (API
+    /// Gateway invokes synchronously and does not retry).
+    pub fn start_execution(&self) -> Result<Admission, Refusal> {
+        let until = Instant::now() + self.settings.invocation_hold;
+        match &self.executions {
+            None => Ok(Admission {
+                execution: None,
+                until,
+            }),
+            Some(executions) => match executions.try_start() {
+                Some(execution) => Ok(Admission {
+                    execution: Some(execution),
+                    until,
+                }),
+                None => {
+                    self.counters
+                        .api_concurrency_throttled
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(Refusal::NoExecution)
+                }
+            },
+        }
+    }
+
+    /// A worker invocation: an execution now, or within `limit` (`None`: give the batch
+    /// back to the queue), or no limit at all (`Some(None)`).
+    pub async fn admit_invocation(&self, limit: Duration) -> Option<Option<Execution>> {
+        let Some(executions) = &self.executions else {
+            return Some(None);
+        };
+        if let Some(execution) = executions.try_start() {
+            return Some(Some(execution));
+        }
+        self.counters
+            .worker_concurrency_throttled
+            .fetch_add(1, Ordering::Relaxed);
+        match executions.start_within(limit).await {
+            Some(execution) => Some(Some(execution)),
+            None => {
+                self.counters
+                    .worker_batches_given_back
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Executions running now (`None` without a concurrency limit).
+    pub fn executions_in_use(&self) -> Option<u32> {
+        self.executions.as_ref().map(Executions::in_use)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> LimitStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        LimitStats {
+            api_throttled: get(&self.counters.api_throttled),
+            api_concurrency_throttled: get(&self.counters.api_concurrency_throttled),
+            worker_concurrency_throttled: get(&self.counters.worker_concurrency_throttled),
+            worker_batches_given_back: get(&self.counters.worker_batches_given_back),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_bucket_starts_full_refills_at_its_rate_and_never_holds_more_than_its_burst() {
+        let bucket = TokenBucket::new(10, 3);
+        assert_eq!(
+            (0..5).filter(|_| bucket.try_take()).count(),
+            3,
+            "a full bucket: the burst"
+        );
+        assert!(!bucket.try_take());
+        tokio::time::advance(Duration::from_millis(99)).await;
+        assert!(!bucket.try_take(), "0.99 of a token after 99 ms at 10/s");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(bucket.try_take(), "one token after 100 ms");
+        assert!(!bucket.try_take());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(
+            (0..10).filter(|_| bucket.try_take()).count(),
+            3,
+            "an idle minute refills to the burst, not to 600"
+        );
+        // A steady 10/s for 10 s is all admitted: the rate is the long-run limit.
+        let mut admitted = 0;
+        for _ in 0..100 {
+            tokio::time::advance(Duration::from_millis(100)).await;
+            admitted += usize::from(bucket.try_take());
+        }
+        assert_eq!(admitted, 100);
+        // Twice the rate: half is throttled (after the burst is spent).
+        let mut admitted = 0;
+        for _ in 0..200 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            admitted += usize::from(bucket.try_take());
+        }
+        assert_eq!(admitted, 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn executions_are_shared_and_freed_when_an_invocation_ends() {
+        let limits = Limits::new(LimitSettings {
+            api: None,
+            account_concurrency: Some(2),
+            invocation_hold: INVOCATION_HOLD,
+            unmapped_throttles: false,
+        });
+        let first = limits.start_execution().unwrap();
+        let worker = limits
+            .admit_invocation(Duration::ZERO)
+            .await
+            .expect("a free execution");
+        assert_eq!(limits.executions_in_use(), Some(2));
+        assert_eq!(limits.start_execution().unwrap_err(), Refusal::NoExecution);
+        // A worker invocation waits for one, and gets the first that ends.
+        let waiting = tokio::spawn(async move {
+            let limits = limits;
+            let got = limits.admit_invocation(Duration::from_secs(5)).await;
+            (got.is_some(), limits)
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiting.is_finished(), "still waiting while both run");
+        drop(first);
+        let (started, limits) = waiting.await.unwrap();
+        assert!(started);
+        drop(worker);
+        assert_eq!(limits.executions_in_use(), Some(0));
+        assert_eq!(
+            limits.stats(),
+            LimitStats {
+                api_throttled: 0,
+                api_concurrency_throttled: 1,
+                worker_concurrency_throttled: 1,
+                worker_batches_given_back: 0,
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_api_invocation_holds_its_execution_for_the_planned_duration() {
+        let limits = Limits::new(LimitSettings {
+            api: None,
+            account_concurrency: Some(1),
+            invocation_hold: INVOCATION_HOLD,
+            unmapped_throttles: false,
+        });
+        let started = Instant::now();
+        limits.start_execution().unwrap().finish().await;
+        assert_eq!(started.elapsed(), INVOCATION_HOLD);
+        assert_eq!(limits.executions_in_use(), Some(0));
+        // Without a concurrency limit nothing waits.
+        let unlimited = Limits::new(LimitSettings::OFF);
+        let started = Instant::now();
+        unlimited.start_execution().unwrap().finish().await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_invocation_that_cannot_start_in_time_gives_its_batch_back() {
+        let limits = Limits::new(LimitSettings {
+            api: None,
+            account_concurrency: Some(1),
+            invocation_hold: INVOCATION_HOLD,
+            unmapped_throttles: false,
+        });
+        let _busy = limits.start_execution().unwrap();
+        let started = Instant::now();
+        assert!(limits
+            .admit_invocation(Duration::from_secs(150))
+            .await
+            .is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(150));
+        assert_eq!(limits.stats().worker_batches_given_back, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_stage_throttle_answers_before_any_execution_is_taken() {
+        let limits = Limits::new(LimitSettings {
+            api: Some((1, 1)),
+            account_concurrency: Some(5),
+            invocation_hold: INVOCATION_HOLD,
+            unmapped_throttles: false,
+        });
+        limits.pass_stage().unwrap();
+        let _one = limits.start_execution().unwrap();
+        assert_eq!(limits.pass_stage().unwrap_err(), Refusal::Throttled);
+        assert_eq!(
+            limits.executions_in_use(),
+            Some(1),
+            "a throttled request takes none"
+        );
+        assert_eq!(limits.stats().api_throttled, 1);
+    }
+
+    #[test]
+    fn off_admits_everything() {
+        let limits = Limits::new(LimitSettings::OFF);
+        let held: Vec<_> = (0..10_000)
+            .map(|_| {
+                limits
+                    .pass_stage()
+                    .and_then(|()| limits.start_execution())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(held.len(), 10_000);
+        assert_eq!(limits.executions_in_use(), None);
+        assert_eq!(limits.stats(), LimitStats::default());
+    }
+}
