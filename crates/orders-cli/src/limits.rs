@@ -204,23 +204,32 @@ impl Refusal {
 #[derive(Debug)]
 #[must_use = "the execution is freed by finish (or when this is dropped)"]
 pub struct Admission {
-    execution: Option<Execution>,
+    /// Whether an execution was taken (it frees itself at `until`).
+    execution: Option<()>,
     until: Instant,
 }
 
 impl Admission {
-    /// Ends the invocation. With the account's concurrency emulated, its execution stays
-    /// taken (and the answer waits) until [`LimitSettings::invocation_hold`] has passed
-    /// since it started: the handler answers here in microseconds, but in AWS an invocation
-    /// holds its execution for its duration (the ingest's measured 11-19 ms warm, over
-    /// 100 ms cold), and the stage throttle's arithmetic (rule 7) assumes 50 ms. Without
-    /// it no local burst could exhaust the executions the way one does in AWS.
+    /// Ends the invocation: the answer waits until [`LimitSettings::invocation_hold`] has
+    /// passed since it started, when the account's concurrency is emulated.
     pub async fn finish(self) {
-        if let Some(execution) = self.execution {
+        if self.execution.is_some() {
             tokio::time::sleep_until(self.until).await;
-            drop(execution);
         }
     }
+}
+
+/// Holds `execution` for exactly `hold`, then frees it. An emulated API invocation lasts
+/// [`LimitSettings::invocation_hold`]: in AWS an invocation holds its execution for its
+/// duration (the ingest's measured 11-19 ms warm, over 100 ms cold), and the stage
+/// throttle's arithmetic (rule 7) plans with 50 ms. The handler here answers in
+/// microseconds, or later when this machine's two cores are busy with a burst, the worker
+/// and the table: neither is Lambda's duration, so it is not what the execution is held for.
+fn hold_for(execution: Execution, until: Instant) {
+    tokio::spawn(async move {
+        tokio::time::sleep_until(until).await;
+        drop(execution);
+    });
 }
 
 /// How long an emulated API invocation holds its execution by default: the duration the
@@ -266,10 +275,13 @@ impl Limits {
                 until,
             }),
             Some(executions) => match executions.try_start() {
-                Some(execution) => Ok(Admission {
-                    execution: Some(execution),
-                    until,
-                }),
+                Some(execution) => {
+                    hold_for(execution, until);
+                    Ok(Admission {
+                        execution: Some(()),
+                        until,
+                    })
+                }
                 None => {
                     self.counters
                         .api_concurrency_throttled
@@ -369,6 +381,7 @@ mod tests {
             unmapped_throttles: false,
         });
         let first = limits.start_execution().unwrap();
+        let first_started = Instant::now();
         let worker = limits
             .admit_invocation(Duration::ZERO)
             .await
@@ -381,11 +394,16 @@ mod tests {
             let got = limits.admit_invocation(Duration::from_secs(5)).await;
             (got.is_some(), limits)
         });
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "still waiting while both run");
         drop(first);
         let (started, limits) = waiting.await.unwrap();
         assert!(started);
+        assert_eq!(
+            first_started.elapsed(),
+            INVOCATION_HOLD,
+            "the API invocation's execution is free after its hold, not before"
+        );
         drop(worker);
         assert_eq!(limits.executions_in_use(), Some(0));
         assert_eq!(
@@ -409,8 +427,18 @@ mod tests {
         });
         let started = Instant::now();
         limits.start_execution().unwrap().finish().await;
-        assert_eq!(started.elapsed(), INVOCATION_HOLD);
+        assert_eq!(started.elapsed(), INVOCATION_HOLD, "the answer waits the hold");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(limits.executions_in_use(), Some(0), "and the execution is free");
+        // A handler slower than the hold (this machine busy) does not keep the execution:
+        // the emulated invocation lasts the hold.
+        let slow = limits.start_execution().unwrap();
+        assert_eq!(limits.executions_in_use(), Some(1));
+        tokio::time::sleep(INVOCATION_HOLD + Duration::from_millis(1)).await;
         assert_eq!(limits.executions_in_use(), Some(0));
+        let started = Instant::now();
+        slow.finish().await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "past its hold already");
         // Without a concurrency limit nothing waits.
         let unlimited = Limits::new(LimitSettings::OFF);
         let started = Instant::now();
@@ -426,7 +454,8 @@ mod tests {
             invocation_hold: INVOCATION_HOLD,
             unmapped_throttles: false,
         });
-        let _busy = limits.start_execution().unwrap();
+        // Another worker invocation holds the only execution for as long as it runs.
+        let _busy = limits.admit_invocation(Duration::ZERO).await.unwrap();
         let started = Instant::now();
         assert!(limits
             .admit_invocation(Duration::from_secs(150))

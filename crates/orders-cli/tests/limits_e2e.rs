@@ -96,7 +96,7 @@ async fn with_the_templates_stage_throttle_a_burst_gets_only_202_and_429() {
     );
     assert_eq!(
         o.settings.limits.api,
-        Some((40, 3)),
+        Some((40, 2)),
         "rule 7's stage throttle"
     );
     let pipeline = start(o).await.unwrap();

@@ -555,7 +555,7 @@ fn the_banner_is_quiet_and_says_the_delay_as_written() {
     // The limits it emulates, from the template (rule 7's stage throttle, a new account).
     assert!(
         lines.iter().any(|l| l.starts_with(
-            "limits: API stage throttle 40/s, burst 3 (429); account concurrency 10,"
+            "limits: API stage throttle 40/s, burst 2 (429); account concurrency 10,"
         )),
         "{lines:#?}"
     );

@@ -123,8 +123,12 @@ fn the_default_environment_answers_a_burst_with_429_before_lambda_throttles() {
     assert_eq!(settings.account_concurrency, 10);
     assert_eq!(settings.worker_concurrency(), 5);
     assert_eq!(settings.api_concurrency(), 5);
-    assert_eq!((settings.api_burst_limit, settings.api_rate_limit), (3, 40));
-    assert_eq!(settings.api_peak_concurrency(), 5);
+    assert_eq!((settings.api_burst_limit, settings.api_rate_limit), (2, 40));
+    assert_eq!(
+        settings.api_peak_concurrency(),
+        4,
+        "one execution to spare for an invocation that runs long"
+    );
     // The template's own defaults are the default environment's.
     let defaults = PipelineSettings::resolve(&template(), None).unwrap();
     assert_eq!(defaults, settings);
@@ -147,13 +151,13 @@ fn the_checker_catches_each_broken_rule() {
         ),
         (
             "ApiThrottlingRateLimit",
-            "41",
-            "API stage burst 3 + rate 41/s x 50 ms = 6",
+            "61",
+            "API stage burst 2 + rate 61/s x 50 ms = 6",
         ),
         (
             "WorkerReservedConcurrency",
-            "6",
-            "left to the API (AccountConcurrency 10 - the worker's 6)",
+            "7",
+            "left to the API (AccountConcurrency 10 - the worker's 7)",
         ),
         (
             "AccountConcurrency",

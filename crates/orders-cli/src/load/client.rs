@@ -229,20 +229,50 @@ impl HttpApi {
     }
 
     /// `GET /orders/{id}`: `Ok(Some(order))` when stored (200), `Ok(None)` when not (404),
-    /// `Err` for anything else (throttled, unavailable, unreachable).
-    pub async fn get_order(&self, order_id: &str) -> Result<Option<Value>, String> {
+    /// `Err` for anything else: [`CheckError::Throttled`] for a 429 or 503 (with the wait
+    /// its `Retry-After` asks for, 1 s without one), [`CheckError::Failed`] otherwise.
+    pub async fn get_order(&self, order_id: &str) -> Result<Option<Value>, CheckError> {
         let request = self.client.get(format!("{}/orders/{order_id}", self.base));
         let response = self
             .with_key(request)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CheckError::Failed(e.to_string()))?;
         match response.status().as_u16() {
-            200 => response.json().await.map(Some).map_err(|e| e.to_string()),
+            200 => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| CheckError::Failed(e.to_string())),
             404 => Ok(None),
-            other => Err(format!("GET /orders/{order_id}: {other}")),
+            429 | 503 => Err(CheckError::Throttled {
+                retry_after: Duration::from_secs(
+                    response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(1)
+                        .min(60),
+                ),
+            }),
+            other => Err(CheckError::Failed(format!(
+                "GET /orders/{order_id}: {other}"
+            ))),
         }
     }
+}
+
+/// Why a `GET /orders/{id}` check did not tell whether the order is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    /// The API throttled it (429) or is unavailable (503): wait this long before the next.
+    Throttled {
+        /// From `Retry-After`.
+        retry_after: Duration,
+    },
+    /// Anything else (unreachable, another status).
+    Failed(String),
 }
 
 /// Whether `url` names this machine (127.0.0.0/8, `localhost`, `::1`).

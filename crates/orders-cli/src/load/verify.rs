@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use serde::Serialize;
 
-use super::client::HttpApi;
+use super::client::{CheckError, HttpApi};
 use super::Progress;
 use crate::queue::local::LocalQueue;
 use crate::queue::sqs::SqsQueues;
@@ -164,6 +164,7 @@ pub async fn verify(
     // Whether the dead-letter queue was read at least once.
     let mut dead_known = false;
     let mut errors = 0u64;
+    let mut width = options.concurrency.max(1);
     let settled = loop {
         match &options.stored {
             StoredSource::Api => {
@@ -172,20 +173,45 @@ pub async fn verify(
                     .copied()
                     .filter(|id| !stored_at.contains_key(*id))
                     .collect();
-                let mut checks = futures::stream::iter(pending)
-                    .map(|id| async move { (id, api.get_order(id).await) })
-                    .buffer_unordered(options.concurrency.max(1));
-                while let Some((id, result)) = checks.next().await {
-                    match result {
-                        Ok(Some(order)) => {
-                            let at = order["processed_at"]
-                                .as_str()
-                                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                                .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-                            stored_at.insert(id.to_owned(), at);
+                // Checks go in rounds of `width` at once. A throttled check (the stage's
+                // 429, in AWS and in `orders local` alike) halves the width and waits its
+                // Retry-After; a round without one widens it by one, up to `concurrency`:
+                // the checks settle near the rate the API allows instead of hammering it.
+                let mut rest = pending.as_slice();
+                while !rest.is_empty() {
+                    let (round, tail) = rest.split_at(width.min(rest.len()));
+                    rest = tail;
+                    let answers = futures::future::join_all(
+                        round.iter().map(|id| async move { (*id, api.get_order(id).await) }),
+                    )
+                    .await;
+                    let mut throttled: Option<Duration> = None;
+                    for (id, result) in answers {
+                        match result {
+                            Ok(Some(order)) => {
+                                let at = order["processed_at"]
+                                    .as_str()
+                                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                                    .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+                                stored_at.insert(id.to_owned(), at);
+                            }
+                            Ok(None) => {}
+                            Err(CheckError::Throttled { retry_after }) => {
+                                errors += 1;
+                                throttled = Some(throttled.unwrap_or_default().max(retry_after));
+                            }
+                            Err(CheckError::Failed(_)) => errors += 1,
                         }
-                        Ok(None) => {}
-                        Err(_) => errors += 1,
+                    }
+                    match throttled {
+                        Some(wait) => {
+                            width = (width / 2).max(1);
+                            if tokio::time::Instant::now() + wait >= give_up {
+                                break;
+                            }
+                            tokio::time::sleep(wait).await;
+                        }
+                        None => width = (width + 1).min(options.concurrency.max(1)),
                     }
                 }
             }
