@@ -215,9 +215,10 @@ where
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     // The stage throttle answers before anything else is looked at.
-    if let Err(refusal) = gateway.limits.pass_stage() {
-        return gateway.gateway_response(refusal.response_type(), "", &request_id);
-    }
+    let passed_stage = match gateway.limits.pass_stage() {
+        Ok(at) => at,
+        Err(refusal) => return gateway.gateway_response(refusal.response_type(), "", &request_id),
+    };
     let mut context = ApiGatewayProxyRequestContext::default();
     context.request_id = Some(request_id.clone());
     context.stage = Some("local".into());
@@ -245,7 +246,7 @@ where
                     return gateway.gateway_response("BAD_REQUEST_BODY", &problem, &request_id);
                 }
             }
-            let execution = match gateway.limits.start_execution() {
+            let execution = match gateway.limits.start_execution(passed_stage) {
                 Ok(execution) => execution,
                 Err(refusal) => {
                     return gateway.gateway_response(refusal.response_type(), "", &request_id)
@@ -260,7 +261,7 @@ where
             context.resource_path = event.resource.clone();
             event.request_context = context;
             event.path_parameters.insert("order_id".into(), id);
-            let execution = match gateway.limits.start_execution() {
+            let execution = match gateway.limits.start_execution(passed_stage) {
                 Ok(execution) => execution,
                 Err(refusal) => {
                     return gateway.gateway_response(refusal.response_type(), "", &request_id)

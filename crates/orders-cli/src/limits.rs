@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// API Gateway's token bucket: it holds up to `burst` tokens, gains `rate` a second and
@@ -59,23 +59,69 @@ impl TokenBucket {
     }
 }
 
-/// Concurrent executions shared by every function invocation.
-#[derive(Debug, Clone)]
+/// Concurrent executions shared by every function invocation: the worker's, held for as long
+/// as they run, and the API's, each held for exactly its emulated duration.
+///
+/// An API invocation's execution is accounted from the moment its request passed the stage
+/// (its token) for [`LimitSettings::invocation_hold`], whatever this machine's scheduler
+/// does meanwhile: so the stage throttle's guarantee (at most a burst plus a refill's worth
+/// of requests in any such window, rule 7) carries over to the executions exactly, as it
+/// does in AWS where each invocation has its own CPU.
+#[derive(Debug)]
 pub struct Executions {
     limit: u32,
-    free: Arc<Semaphore>,
+    state: Mutex<Held>,
+    freed: Notify,
 }
 
-/// One running invocation's execution; dropping it frees the execution.
-pub type Execution = OwnedSemaphorePermit;
+#[derive(Debug, Default)]
+struct Held {
+    /// API invocations: when each started and ends.
+    api: Vec<(Instant, Instant)>,
+    /// Worker invocations running now.
+    workers: u32,
+}
+
+impl Held {
+    /// Drops API invocations over by `now`; counts those running at `at` plus the workers.
+    fn in_use(&mut self, now: Instant, at: Instant) -> u32 {
+        self.api.retain(|&(_, end)| end > now);
+        let api = self
+            .api
+            .iter()
+            .filter(|&&(start, end)| start <= at && at < end)
+            .count() as u32;
+        api + self.workers
+    }
+}
+
+/// A worker invocation's execution; dropping it frees the execution.
+#[derive(Debug)]
+pub struct Execution {
+    executions: Arc<Executions>,
+}
+
+impl Drop for Execution {
+    fn drop(&mut self) {
+        let mut held = self.executions.lock();
+        held.workers = held.workers.saturating_sub(1);
+        drop(held);
+        self.executions.freed.notify_waiters();
+    }
+}
 
 impl Executions {
     /// A pool of `limit` executions.
-    pub fn new(limit: u32) -> Self {
-        Self {
+    pub fn new(limit: u32) -> Arc<Self> {
+        Arc::new(Self {
             limit,
-            free: Arc::new(Semaphore::new(limit as usize)),
-        }
+            state: Mutex::new(Held::default()),
+            freed: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The pool's size.
@@ -85,21 +131,63 @@ impl Executions {
 
     /// Executions running now.
     pub fn in_use(&self) -> u32 {
-        self.limit - self.free.available_permits() as u32
+        let now = Instant::now();
+        self.lock().in_use(now, now)
     }
 
-    /// An execution if one is free now (what a synchronous invoke gets, or a throttle).
-    pub fn try_start(&self) -> Option<Execution> {
-        self.free.clone().try_acquire_owned().ok()
+    /// An API invocation that started at `start` and lasts until `end`, if an execution is
+    /// free at `start` (a synchronous invoke gets one or is throttled).
+    pub fn try_start_api(&self, start: Instant, end: Instant) -> bool {
+        let mut held = self.lock();
+        if held.in_use(Instant::now(), start) >= self.limit {
+            return false;
+        }
+        held.api.push((start, end));
+        true
     }
 
-    /// An execution as soon as one is free, waiting at most `limit` (an event source's
-    /// retries of a throttled invoke).
-    pub async fn start_within(&self, limit: Duration) -> Option<Execution> {
-        tokio::time::timeout(limit, self.free.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
+    /// A worker invocation's execution if one is free now.
+    pub fn try_start_worker(self: &Arc<Self>) -> Option<Execution> {
+        let now = Instant::now();
+        let mut held = self.lock();
+        if held.in_use(now, now) >= self.limit {
+            return None;
+        }
+        held.workers += 1;
+        Some(Execution {
+            executions: self.clone(),
+        })
+    }
+
+    /// A worker invocation's execution as soon as one is free, waiting at most `limit` (an
+    /// event source's retries of a throttled invoke).
+    pub async fn start_worker_within(self: &Arc<Self>, limit: Duration) -> Option<Execution> {
+        let give_up = Instant::now() + limit;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(execution) = self.try_start_worker() {
+                return Some(execution);
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                return None;
+            }
+            // Woken by a worker's end, or by the next API invocation's.
+            let next_api_end = self
+                .lock()
+                .api
+                .iter()
+                .map(|&(_, end)| end)
+                .filter(|&end| end > now)
+                .min();
+            let wake = next_api_end.map_or(give_up, |end| end.min(give_up));
+            tokio::select! {
+                _ = &mut freed => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
     }
 }
 
@@ -110,8 +198,8 @@ pub struct LimitSettings {
     pub api: Option<(u32, u32)>,
     /// The account's concurrent executions, or off.
     pub account_concurrency: Option<u32>,
-    /// How long an API invocation holds its execution at least ([`INVOCATION_HOLD`] by
-    /// default; zero: only as long as the handler runs here).
+    /// How long an API invocation holds its execution ([`INVOCATION_HOLD`] by default; zero:
+    /// it frees it at once).
     pub invocation_hold: Duration,
     /// Answer a throttled invoke as a template without an `INTEGRATION_FAILURE` gateway
     /// response does (500, the naive design's failure) instead of as this template does.
@@ -176,7 +264,7 @@ pub struct LimitStats {
 pub struct Limits {
     settings: LimitSettings,
     bucket: Option<TokenBucket>,
-    executions: Option<Executions>,
+    executions: Option<Arc<Executions>>,
     counters: LimitCounters,
 }
 
@@ -211,25 +299,13 @@ pub struct Admission {
 
 impl Admission {
     /// Ends the invocation: the answer waits until [`LimitSettings::invocation_hold`] has
-    /// passed since it started, when the account's concurrency is emulated.
+    /// passed since it started, when the account's concurrency is emulated (its execution
+    /// is accounted free from then on, whenever this runs).
     pub async fn finish(self) {
         if self.execution.is_some() {
             tokio::time::sleep_until(self.until).await;
         }
     }
-}
-
-/// Holds `execution` for exactly `hold`, then frees it. An emulated API invocation lasts
-/// [`LimitSettings::invocation_hold`]: in AWS an invocation holds its execution for its
-/// duration (the ingest's measured 11-19 ms warm, over 100 ms cold), and the stage
-/// throttle's arithmetic (rule 7) plans with 50 ms. The handler here answers in
-/// microseconds, or later when this machine's two cores are busy with a burst, the worker
-/// and the table: neither is Lambda's duration, so it is not what the execution is held for.
-fn hold_for(execution: Execution, until: Instant) {
-    tokio::spawn(async move {
-        tokio::time::sleep_until(until).await;
-        drop(execution);
-    });
 }
 
 /// How long an emulated API invocation holds its execution by default: the duration the
@@ -254,41 +330,39 @@ impl Limits {
         self.settings
     }
 
-    /// An API request at the stage: a token of the stage throttle, or `THROTTLED`.
-    pub fn pass_stage(&self) -> Result<(), Refusal> {
+    /// An API request at the stage: a token of the stage throttle, or `THROTTLED`. Returns
+    /// when the request passed it: its invocation's emulated start.
+    pub fn pass_stage(&self) -> Result<Instant, Refusal> {
+        let now = Instant::now();
         match &self.bucket {
             Some(bucket) if !bucket.try_take() => {
                 self.counters.api_throttled.fetch_add(1, Ordering::Relaxed);
                 Err(Refusal::Throttled)
             }
-            _ => Ok(()),
+            _ => Ok(now),
         }
     }
 
-    /// An API request's function invocation: a free execution now, or a throttle (API
-    /// Gateway invokes synchronously and does not retry).
-    pub fn start_execution(&self) -> Result<Admission, Refusal> {
-        let until = Instant::now() + self.settings.invocation_hold;
+    /// An API request's function invocation, emulated as starting at `start` (from
+    /// [`Limits::pass_stage`]): a free execution then, or a throttle (API Gateway invokes
+    /// synchronously and does not retry).
+    pub fn start_execution(&self, start: Instant) -> Result<Admission, Refusal> {
+        let until = start + self.settings.invocation_hold;
         match &self.executions {
             None => Ok(Admission {
                 execution: None,
                 until,
             }),
-            Some(executions) => match executions.try_start() {
-                Some(execution) => {
-                    hold_for(execution, until);
-                    Ok(Admission {
-                        execution: Some(()),
-                        until,
-                    })
-                }
-                None => {
-                    self.counters
-                        .api_concurrency_throttled
-                        .fetch_add(1, Ordering::Relaxed);
-                    Err(Refusal::NoExecution)
-                }
-            },
+            Some(executions) if executions.try_start_api(start, until) => Ok(Admission {
+                execution: Some(()),
+                until,
+            }),
+            Some(_) => {
+                self.counters
+                    .api_concurrency_throttled
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(Refusal::NoExecution)
+            }
         }
     }
 
@@ -298,13 +372,13 @@ impl Limits {
         let Some(executions) = &self.executions else {
             return Some(None);
         };
-        if let Some(execution) = executions.try_start() {
+        if let Some(execution) = executions.try_start_worker() {
             return Some(Some(execution));
         }
         self.counters
             .worker_concurrency_throttled
             .fetch_add(1, Ordering::Relaxed);
-        match executions.start_within(limit).await {
+        match executions.start_worker_within(limit).await {
             Some(execution) => Some(Some(execution)),
             None => {
                 self.counters
@@ -317,7 +391,7 @@ impl Limits {
 
     /// Executions running now (`None` without a concurrency limit).
     pub fn executions_in_use(&self) -> Option<u32> {
-        self.executions.as_ref().map(Executions::in_use)
+        self.executions.as_ref().map(|e| e.in_use())
     }
 
     /// The counters.
@@ -380,14 +454,17 @@ mod tests {
             invocation_hold: INVOCATION_HOLD,
             unmapped_throttles: false,
         });
-        let first = limits.start_execution().unwrap();
         let first_started = Instant::now();
+        let first = limits.start_execution(first_started).unwrap();
         let worker = limits
             .admit_invocation(Duration::ZERO)
             .await
             .expect("a free execution");
         assert_eq!(limits.executions_in_use(), Some(2));
-        assert_eq!(limits.start_execution().unwrap_err(), Refusal::NoExecution);
+        assert_eq!(
+            limits.start_execution(Instant::now()).unwrap_err(),
+            Refusal::NoExecution
+        );
         // A worker invocation waits for one, and gets the first that ends.
         let waiting = tokio::spawn(async move {
             let limits = limits;
@@ -426,24 +503,76 @@ mod tests {
             unmapped_throttles: false,
         });
         let started = Instant::now();
-        limits.start_execution().unwrap().finish().await;
-        assert_eq!(started.elapsed(), INVOCATION_HOLD, "the answer waits the hold");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        assert_eq!(limits.executions_in_use(), Some(0), "and the execution is free");
+        limits.start_execution(started).unwrap().finish().await;
+        assert_eq!(
+            started.elapsed(),
+            INVOCATION_HOLD,
+            "the answer waits the hold"
+        );
+        assert_eq!(
+            limits.executions_in_use(),
+            Some(0),
+            "and the execution is free from then on, exactly"
+        );
         // A handler slower than the hold (this machine busy) does not keep the execution:
         // the emulated invocation lasts the hold.
-        let slow = limits.start_execution().unwrap();
+        let slow = limits.start_execution(Instant::now()).unwrap();
         assert_eq!(limits.executions_in_use(), Some(1));
-        tokio::time::sleep(INVOCATION_HOLD + Duration::from_millis(1)).await;
+        tokio::time::sleep(INVOCATION_HOLD).await;
         assert_eq!(limits.executions_in_use(), Some(0));
         let started = Instant::now();
         slow.finish().await;
         assert_eq!(started.elapsed(), Duration::ZERO, "past its hold already");
+        // A request that passed the stage 30 ms ago (its handler ran late here) holds its
+        // execution until 20 ms from now: the accounting follows the emulated start.
+        let passed = limits.pass_stage().unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let late = limits.start_execution(passed).unwrap();
+        tokio::time::sleep(Duration::from_millis(19)).await;
+        assert_eq!(limits.executions_in_use(), Some(1));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(limits.executions_in_use(), Some(0));
+        late.finish().await;
         // Without a concurrency limit nothing waits.
         let unlimited = Limits::new(LimitSettings::OFF);
         let started = Instant::now();
-        unlimited.start_execution().unwrap().finish().await;
+        unlimited.start_execution(started).unwrap().finish().await;
         assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn behind_rule_7s_stage_throttle_api_invocations_never_exceed_burst_plus_refill() {
+        // The default environment: 40/s, burst 2, 50 ms invocations, 5 executions left to
+        // the API. Requests arrive in bursts and trickles, and their handlers start late by
+        // up to 40 ms (a busy machine): no request finds the executions exhausted.
+        let limits = Limits::new(LimitSettings {
+            api: Some((40, 2)),
+            account_concurrency: Some(5),
+            invocation_hold: INVOCATION_HOLD,
+            unmapped_throttles: false,
+        });
+        let mut admitted = 0;
+        let mut seed = 7u64;
+        for step in 0..2_000u64 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let arrivals = if step % 100 == 0 { 300 } else { seed >> 62 };
+            for _ in 0..arrivals {
+                if let Ok(passed) = limits.pass_stage() {
+                    // Out of order and late, as a busy runtime runs handlers.
+                    let late = Duration::from_millis((seed >> 33) % 40);
+                    tokio::time::advance(late / 10).await;
+                    let admission = limits.start_execution(passed);
+                    assert!(admission.is_ok(), "step {step}: {:?}", limits.stats());
+                    admitted += 1;
+                }
+            }
+            // Arrivals at any microsecond, not on a grid that lines refills up with ends.
+            tokio::time::advance(Duration::from_micros((seed >> 20) % 7_000)).await;
+        }
+        assert!(admitted > 200, "{admitted}");
+        assert_eq!(limits.stats().api_concurrency_throttled, 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -473,8 +602,8 @@ mod tests {
             invocation_hold: INVOCATION_HOLD,
             unmapped_throttles: false,
         });
-        limits.pass_stage().unwrap();
-        let _one = limits.start_execution().unwrap();
+        let passed = limits.pass_stage().unwrap();
+        let _one = limits.start_execution(passed).unwrap();
         assert_eq!(limits.pass_stage().unwrap_err(), Refusal::Throttled);
         assert_eq!(
             limits.executions_in_use(),
@@ -491,7 +620,7 @@ mod tests {
             .map(|_| {
                 limits
                     .pass_stage()
-                    .and_then(|()| limits.start_execution())
+                    .and_then(|at| limits.start_execution(at))
                     .unwrap()
             })
             .collect();

@@ -194,9 +194,9 @@ struct LocalArgs {
     /// The stage throttle's burst, in requests (template: ApiThrottlingBurstLimit).
     #[arg(long, value_name = "B")]
     api_burst: Option<u32>,
-    /// Milliseconds an API invocation holds its execution at least, with
-    /// --account-concurrency (the handler itself answers in microseconds; 50 is what the
-    /// template's concurrency rule plans with).
+    /// Milliseconds an API invocation holds its execution, with --account-concurrency (the
+    /// handler itself answers here in microseconds, or later when this machine is busy; 50
+    /// is what the template's concurrency rule plans with). The answer waits as long.
     #[arg(long, value_name = "MS")]
     invocation_ms: Option<u64>,
     /// Answer an API request that finds no free execution as API Gateway does without the

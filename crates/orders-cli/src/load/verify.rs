@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::client::{CheckError, HttpApi};
@@ -182,7 +181,9 @@ pub async fn verify(
                     let (round, tail) = rest.split_at(width.min(rest.len()));
                     rest = tail;
                     let answers = futures::future::join_all(
-                        round.iter().map(|id| async move { (*id, api.get_order(id).await) }),
+                        round
+                            .iter()
+                            .map(|id| async move { (*id, api.get_order(id).await) }),
                     )
                     .await;
                     let mut throttled: Option<Duration> = None;
