@@ -20,11 +20,11 @@ use std::collections::HashSet;
 use aws_lambda_events::encodings::Body;
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
-use orders::domain::{
+use orders_domain::{
     Email, FieldError, NewOrder, OrderId, OrderRejection, QueuedOrder, Sku, MAX_EMAIL_LEN,
     MAX_ITEMS, MAX_QTY, MAX_SKU_LEN, MIN_QTY,
 };
-use orders::http::ApiError;
+use orders_domain::http::ApiError;
 use serde_json::{json, Value};
 
 fuzz_target!(|data: &[u8]| {

@@ -22,10 +22,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine as _;
 use ingest::Ingest;
-use orders::http::{json_response, ApiError};
-use orders::metrics::InMemoryMetrics;
-use orders::ports::{IdempotencyStore, OrderQueue, OrderReader};
-use orders::template::{ErrorContext, GatewayResponses};
+use orders_domain::http::{json_response, ApiError};
+use orders_domain::ports::{IdempotencyStore, OrderQueue, OrderReader};
+use orders_platform::metrics::InMemoryMetrics;
+use orders_template::{ErrorContext, GatewayResponses};
 use serde_json::json;
 use status::Status;
 

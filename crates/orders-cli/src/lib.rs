@@ -14,6 +14,7 @@
 //! - [`load`]: `orders load`, the load generator with latency measurement and reconciliation.
 
 pub mod api;
+pub mod cli;
 pub mod limits;
 pub mod load;
 pub mod openapi;

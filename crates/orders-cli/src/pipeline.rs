@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use ingest::Ingest;
-use orders::adapters::dynamodb::DynamoOrderStore;
-use orders::adapters::faults::{FaultConfig, FaultyStore, StoreFaultRule};
-use orders::adapters::idempotency::DynamoIdempotencyStore;
-use orders::adapters::sqs::SqsOrderQueue;
-use orders::domain::QueuedOrder;
-use orders::metrics::{names, InMemoryMetrics};
-use orders::ports::{OrderQueue, QueueError};
+use orders_domain::ports::{OrderQueue, QueueError};
+use orders_domain::QueuedOrder;
+use orders_platform::adapters::dynamodb::DynamoOrderStore;
+use orders_platform::adapters::faults::{FaultConfig, FaultyStore, StoreFaultRule};
+use orders_platform::adapters::idempotency::DynamoIdempotencyStore;
+use orders_platform::adapters::sqs::SqsOrderQueue;
+use orders_platform::metrics::{names, InMemoryMetrics};
 use serde_json::{json, Value};
 use status::Status;
 use tokio::sync::watch;
@@ -345,7 +345,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalPipeline, StartError> {
             Ok(run(options, listener, Arc::new(queue), sdk, parts).await?)
         }
         Some(aws) => {
-            let sdk = orders::config::sdk_config().await;
+            let sdk = orders_platform::config::sdk_config().await;
             let queues = AwsQueues {
                 send: SqsOrderQueue::from_sdk_config(&sdk, &aws.queue_url),
                 ops: SqsQueues::new(
@@ -447,7 +447,7 @@ where
     } = parts;
     let s = options.settings.pipeline.clone();
     let store = DynamoOrderStore::from_sdk_config(&sdk, &table_name);
-    let ingest = Arc::new(Ingest::new(queue.clone(), 2).with_idempotency(idempotency));
+    let ingest = Arc::new(Ingest::new(queue.clone(), 2).with_optional_idempotency(idempotency));
     let status = Arc::new(Status::new(store.clone(), 2));
     let faulty = FaultyStore::new(store, options.faults, options.store_fault.clone());
     let worker = Arc::new(Worker::new(faulty, s.processing_delay, s.deadline_margin));

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use orders::metrics::InMemoryMetrics;
-use orders::ports::OrderStore;
+use orders_domain::ports::OrderStore;
+use orders_platform::metrics::InMemoryMetrics;
 use serde::Serialize;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;

@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use crate::queue::DeadLetter;
@@ -78,32 +77,5 @@ impl Reconciliation {
     /// True when nothing is missing or duplicated.
     pub fn is_clean(&self) -> bool {
         self.missing == 0 && self.duplicated == 0
-    }
-}
-
-/// Every `order_id` the table returns (a paginated, projected `Scan`), repeats included.
-pub async fn stored_ids(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut ids = Vec::new();
-    let mut start = None;
-    loop {
-        let out = client
-            .scan()
-            .table_name(table)
-            .projection_expression("order_id")
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        for item in out.items.unwrap_or_default() {
-            if let Some(AttributeValue::S(id)) = item.get("order_id") {
-                ids.push(id.clone());
-            }
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(ids);
-        }
     }
 }

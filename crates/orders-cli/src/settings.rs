@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use orders::config::DelaySpec;
-use orders::template::{GatewayResponses, PipelineSettings, SamConfig, Template};
+use orders_platform::config::DelaySpec;
+use orders_template::{GatewayResponses, PipelineSettings, SamConfig, Template};
 
 use crate::limits::LimitSettings;
 use crate::pipeline::LOCAL_QUEUE_ARN;

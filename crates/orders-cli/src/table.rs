@@ -1,12 +1,13 @@
 //! The local table: Dynoxide (a DynamoDB-compatible engine on SQLite) served in-process on
 //! a loopback port, reached through the same aws-sdk-dynamodb adapter as in AWS.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::Select;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -120,22 +121,51 @@ impl Drop for LocalTable {
     }
 }
 
-/// Number of items in the table (a paginated `Scan` with `Select=COUNT`).
+/// Number of items in the table (`Scan` with `Select=COUNT`, through the SDK's paginator).
 pub async fn count_items(client: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<u64> {
+    let mut pages = client
+        .scan()
+        .table_name(name)
+        .select(Select::Count)
+        .into_paginator()
+        .send();
     let mut total = 0u64;
-    let mut start = None;
-    loop {
-        let out = client
-            .scan()
-            .table_name(name)
-            .select(Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        total += out.count as u64;
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(total);
-        }
+    while let Some(page) = pages.next().await {
+        total += page?.count as u64;
     }
+    Ok(total)
+}
+
+/// Every stored order's id and `processed_at` (a projected `Scan`, through the SDK's
+/// paginator): what reconciliation and `orders load --verify` compare with what was sent.
+pub async fn scan_stored(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let items = client
+        .scan()
+        .table_name(table)
+        .projection_expression("order_id, processed_at")
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await?;
+    let text = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
+        Some(AttributeValue::S(value)) => Some(value.clone()),
+        _ => None,
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| Some((text(item, "order_id")?, text(item, "processed_at"))))
+        .collect())
+}
+
+/// Every stored order's id.
+pub async fn stored_ids(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> anyhow::Result<Vec<String>> {
+    let rows = scan_stored(client, table).await?;
+    Ok(rows.into_iter().map(|(id, _)| id).collect())
 }

@@ -37,7 +37,7 @@ async fn the_pipeline_runs_against_sqs_and_dynamodb() {
         ],
     )
     .await;
-    orders::adapters::dynamodb::DynamoOrderStore::from_sdk_config(&config, "orders")
+    orders_platform::adapters::dynamodb::DynamoOrderStore::from_sdk_config(&config, "orders")
         .create_table_if_missing()
         .await
         .unwrap();

@@ -14,7 +14,7 @@ mod common;
 use common::wait_for;
 use orders_cli::limits::LimitSettings;
 use orders_cli::pipeline::{start, LocalOptions};
-use orders_cli::reconcile::stored_ids;
+use orders_cli::table::stored_ids;
 use serde_json::{json, Value};
 
 const BURST: usize = 300;

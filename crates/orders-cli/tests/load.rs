@@ -13,12 +13,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use orders::ports::StoreError;
 use orders_cli::load::{
     run, DeadLetterSource, Limit, LoadOptions, OrderGenerator, RetryPolicy, Schedule, StoredSource,
     VerifyOptions, EXIT_LOST_ORDERS, EXIT_OK, EXIT_UNREACHABLE,
 };
 use orders_cli::pipeline::{start, LocalOptions};
+use orders_domain::ports::StoreError;
 use serde_json::Value;
 
 mod common;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use orders::ports::StoreError;
+use orders_domain::ports::StoreError;
 mod common;
 use common::wait_for;
 use orders_cli::pipeline::{start, LocalOptions};

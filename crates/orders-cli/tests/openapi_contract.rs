@@ -2,10 +2,10 @@
 //! model is a copy of it (kept so by `scripts/sync-schema`), the local API validates with
 //! it, and every error code the code can produce is documented in it.
 
-use orders::http::ApiError;
-use orders::template::Template;
 use orders_cli::openapi::{self, RequestValidator};
 use orders_cli::settings::TEMPLATE;
+use orders_domain::http::ApiError;
+use orders_template::Template;
 use serde_json::{json, Value};
 
 fn template_model() -> Value {

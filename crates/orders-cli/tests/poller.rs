@@ -4,20 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use orders::adapters::memory::{Fault, InMemoryStore};
-use orders::config::DelaySpec;
-use orders::domain::{NewOrder, OrderId, QueuedOrder};
 use orders_cli::poller::{invoke_batch, to_record, PollerConfig, PollerCounters};
 use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
 use orders_cli::queue::{DeadLetterOps, QueueSource};
+use orders_platform::adapters::memory::{Fault, InMemoryStore};
+use orders_platform::config::DelaySpec;
+use test_support::fixtures::order;
 use worker::Worker;
-
-fn order() -> QueuedOrder {
-    NewOrder::parse_json(br#"{"email":"a@b.co","items":[{"sku":"S","qty":1}]}"#)
-        .unwrap()
-        .accept(OrderId::new_v7(), Utc::now())
-}
 
 fn config(batch_size: usize) -> PollerConfig {
     PollerConfig {

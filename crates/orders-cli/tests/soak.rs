@@ -10,12 +10,13 @@ use std::time::Duration;
 
 mod common;
 use common::wait_for;
-use orders::adapters::faults::FaultConfig;
-use orders::config::DelaySpec;
 use orders_cli::pipeline::{start, LocalOptions};
 use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
 use orders_cli::queue::DeadLetterOps;
-use orders_cli::reconcile::{stored_ids, Reconciliation};
+use orders_cli::reconcile::Reconciliation;
+use orders_cli::table::stored_ids;
+use orders_platform::adapters::faults::FaultConfig;
+use orders_platform::config::DelaySpec;
 use serde_json::{json, Value};
 
 async fn soak(orders: usize) -> Reconciliation {

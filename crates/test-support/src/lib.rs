@@ -4,6 +4,9 @@
 //! into `.venv` by `scripts/test`) on a free loopback port chosen by the OS, and stops it
 //! when dropped, so every test process gets its own isolated AWS.
 
+pub mod emf_spec;
+pub mod fixtures;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -148,7 +151,7 @@ pub fn capture_logs() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
 }
 
 /// Like [`capture_logs`], with the subscriber `make` builds around the capture (pass
-/// `orders::telemetry::subscriber` to check the exact format that ships).
+/// `orders_platform::telemetry::subscriber` to check the exact format that ships).
 pub fn capture_logs_with<S>(
     make: impl FnOnce(CapturedLogs) -> S,
 ) -> (CapturedLogs, tracing::subscriber::DefaultGuard)
@@ -173,6 +176,13 @@ pub async fn create_queue(
     let url = request.send().await.unwrap().queue_url.unwrap();
     let arn = queue_attribute(sqs, &url, aws_sdk_sqs::types::QueueAttributeName::QueueArn).await;
     (url, arn)
+}
+
+/// The messages one `ReceiveMessage` request returns (none: an empty list).
+pub async fn receive(
+    request: aws_sdk_sqs::operation::receive_message::builders::ReceiveMessageFluentBuilder,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    request.send().await.unwrap().messages.unwrap_or_default()
 }
 
 /// One attribute of a queue (`QueueArn`, `ApproximateNumberOfMessages`, ...).

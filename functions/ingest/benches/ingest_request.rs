@@ -9,8 +9,8 @@
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use divan::Bencher;
 use ingest::Ingest;
-use orders::adapters::memory::InMemoryQueue;
-use orders::telemetry::LogSettings;
+use orders_platform::adapters::memory::InMemoryQueue;
+use orders_platform::telemetry::with_lambda_default_logs;
 
 fn main() {
     divan::main();
@@ -35,13 +35,6 @@ fn run(bencher: Bencher, event: &str, status: i64) {
         });
 }
 
-/// Runs `f` logging as a function does when Lambda sets nothing (JSON, level info).
-fn with_json_logs(f: impl FnOnce()) {
-    let settings = LogSettings::from_vars(|_| None);
-    let subscriber = orders::telemetry::subscriber(&settings, std::io::sink);
-    tracing::subscriber::with_default(subscriber, f);
-}
-
 #[divan::bench]
 fn valid_order_202(bencher: Bencher) {
     run(bencher, EVENT, 202);
@@ -54,5 +47,5 @@ fn invalid_order_400(bencher: Bencher) {
 
 #[divan::bench]
 fn valid_order_202_json_logs(bencher: Bencher) {
-    with_json_logs(|| run(bencher, EVENT, 202));
+    with_lambda_default_logs(std::io::sink, || run(bencher, EVENT, 202));
 }

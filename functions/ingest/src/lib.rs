@@ -2,7 +2,7 @@
 //!
 //! It parses the body into a [`NewOrder`] (every problem reported at once), gives it a
 //! UUIDv7 `order_id`, and answers 202 only once the queue holds it. Any failure is an
-//! [`ApiError`], turned into a response in one place ([`orders::http`]).
+//! [`ApiError`], turned into a response in one place ([`orders_domain::http`]).
 //!
 //! Metrics (through the `metrics` facade, label `Function=ingest`): `OrdersReceived` for
 //! every request, `OrdersRejected` (label `ErrorCode`) for every 4xx answer,
@@ -23,12 +23,12 @@ use aws_lambda_events::http::header::{CONTENT_TYPE, LOCATION};
 use aws_lambda_events::http::HeaderName;
 use base64::Engine as _;
 use futures::FutureExt as _;
-use orders::domain::{Fingerprint, IdempotencyKey, NewOrder, OrderId};
-use orders::http::{raw_json_response, ApiError};
-use orders::metrics::{dimensions, names};
-use orders::ports::{
+use orders_domain::http::{raw_json_response, ApiError};
+use orders_domain::ports::{
     Claim, IdempotencyRecord, IdempotencyStore, OrderQueue, QueueError, StoreError,
 };
+use orders_domain::{Fingerprint, IdempotencyKey, NewOrder, OrderId};
+use orders_platform::metrics::{dimensions, names};
 use serde::Serialize;
 
 /// The `Function` dimension of this function's metrics.
@@ -94,23 +94,23 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Marks a replayed answer to a retried idempotent request.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// No idempotency store: the `Idempotency-Key` header is ignored (tests, and deployments
-/// that choose not to offer idempotent retries).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoIdempotency;
+/// The store type of a handler built without one ([`Ingest::new`]): it has no values, so
+/// such a handler can only hold `None`, and ignores the `Idempotency-Key` header.
+#[derive(Debug, Clone, Copy)]
+pub enum NoIdempotency {}
 
 impl IdempotencyStore for NoIdempotency {
-    async fn claim(&self, _record: &IdempotencyRecord) -> Result<Claim, StoreError> {
-        Ok(Claim::Claimed)
+    async fn claim(&self, _: &IdempotencyRecord) -> Result<Claim, StoreError> {
+        match *self {}
     }
-    async fn complete(&self, _key: &IdempotencyKey, _response: &str) -> Result<(), StoreError> {
-        Ok(())
+    async fn complete(&self, _: &IdempotencyKey, _: &str) -> Result<(), StoreError> {
+        match *self {}
     }
-    async fn release(&self, _key: &IdempotencyKey) -> Result<(), StoreError> {
-        Ok(())
+    async fn release(&self, _: &IdempotencyKey) -> Result<(), StoreError> {
+        match *self {}
     }
     async fn take_over(&self, _: &IdempotencyKey, _: i64, _: i64) -> Result<bool, StoreError> {
-        Ok(false)
+        match *self {}
     }
 }
 
@@ -118,7 +118,9 @@ impl IdempotencyStore for NoIdempotency {
 #[derive(Debug)]
 pub struct Ingest<Q, I = NoIdempotency> {
     queue: Q,
-    idempotency: I,
+    /// Where `Idempotency-Key`s are remembered; `None`: the header is ignored (tests, and
+    /// deployments that choose not to offer idempotent retries).
+    idempotency: Option<I>,
     counters: Counters,
     retry_after_seconds: u32,
     cold: AtomicBool,
@@ -130,7 +132,7 @@ impl<Q: OrderQueue> Ingest<Q, NoIdempotency> {
     pub fn new(queue: Q, retry_after_seconds: u32) -> Self {
         Self {
             queue,
-            idempotency: NoIdempotency,
+            idempotency: None,
             counters: Counters::default(),
             retry_after_seconds,
             cold: AtomicBool::new(true),
@@ -141,6 +143,12 @@ impl<Q: OrderQueue> Ingest<Q, NoIdempotency> {
 impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
     /// The same handler, remembering `Idempotency-Key`s in `store`.
     pub fn with_idempotency<J: IdempotencyStore>(self, store: J) -> Ingest<Q, J> {
+        self.with_optional_idempotency(Some(store))
+    }
+
+    /// The same handler, remembering `Idempotency-Key`s in `store` if there is one (the
+    /// deployment's choice, read at init).
+    pub fn with_optional_idempotency<J: IdempotencyStore>(self, store: Option<J>) -> Ingest<Q, J> {
         Ingest {
             queue: self.queue,
             idempotency: store,
@@ -150,9 +158,9 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
         }
     }
 
-    /// The idempotency store.
-    pub fn idempotency(&self) -> &I {
-        &self.idempotency
+    /// The idempotency store, if this handler has one.
+    pub fn idempotency(&self) -> Option<&I> {
+        self.idempotency.as_ref()
     }
 
     /// This instance's counters.
@@ -211,7 +219,7 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
         let order = NewOrder::parse_json(&body)?;
         self.counters.validated.fetch_add(1, Ordering::Relaxed);
 
-        let Some(key) = key else {
+        let (Some(key), Some(store)) = (key, &self.idempotency) else {
             let (order_id, body) = self.enqueue(order, OrderId::new_v7()).await?;
             return Ok(accepted(order_id, body, false));
         };
@@ -222,13 +230,15 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
             response: None,
             started_at_ms: now_ms(),
         };
-        match self
-            .idempotency
+        match store
             .claim(&record)
             .await
             .map_err(|e| self.unavailable(&e))?
         {
-            Claim::Claimed => self.enqueue_holding(&key, order, record.order_id).await,
+            Claim::Claimed => {
+                self.enqueue_holding(store, &key, order, record.order_id)
+                    .await
+            }
             Claim::Existing(existing) if existing.fingerprint != record.fingerprint => {
                 tracing::info!(order_id = %existing.order_id, "idempotency key reused with a different body");
                 Err(ApiError::IdempotencyKeyReused)
@@ -249,8 +259,7 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
                 if held_for < IDEMPOTENCY_LEASE.as_millis() as i64 {
                     return Err(in_use);
                 }
-                let took_over = self
-                    .idempotency
+                let took_over = store
                     .take_over(&key, existing.started_at_ms, record.started_at_ms)
                     .await
                     .map_err(|e| self.unavailable(&e))?;
@@ -260,7 +269,8 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
                 // The first attempt stopped after claiming the key: finish its work with
                 // its order id (a duplicate message is stored once by the worker).
                 tracing::warn!(order_id = %existing.order_id, "taking over an abandoned idempotency key");
-                self.enqueue_holding(&key, order, existing.order_id).await
+                self.enqueue_holding(store, &key, order, existing.order_id)
+                    .await
             }
         }
     }
@@ -269,13 +279,14 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
     /// the order could not be queued, so a retry starts over.
     async fn enqueue_holding(
         &self,
+        store: &I,
         key: &IdempotencyKey,
         order: NewOrder,
         order_id: OrderId,
     ) -> Result<ApiGatewayProxyResponse, ApiError> {
         match self.enqueue(order, order_id).await {
             Ok((order_id, body)) => {
-                if let Err(e) = self.idempotency.complete(key, &body).await {
+                if let Err(e) = store.complete(key, &body).await {
                     // The order is queued; a retry will find the key in progress, wait out
                     // the lease, and re-send the same order id (stored once).
                     tracing::warn!(%order_id, error = %e, "could not record the idempotent answer");
@@ -283,7 +294,7 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
                 Ok(accepted(order_id, body, false))
             }
             Err(error) => {
-                if let Err(e) = self.idempotency.release(key).await {
+                if let Err(e) = store.release(key).await {
                     tracing::warn!(%order_id, error = %e, "could not release the idempotency key; it frees itself after the lease");
                 }
                 Err(error)

@@ -1,50 +1,27 @@
-//! Ingest Lambda: wiring only. The handler lives in the library.
+//! Ingest Lambda: wiring only. The handler lives in the library; what every function does
+//! around it, in `orders_platform::lambda`.
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use ingest::Ingest;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use orders::adapters::idempotency::DynamoIdempotencyStore;
-use orders::adapters::sqs::SqsOrderQueue;
-use orders::config::{sdk_config, IngestConfig};
-use orders::metrics::{EmfMetrics, MetricsConfig};
-use orders::ports::{IdempotencyStore, OrderQueue};
+use orders_platform::adapters::idempotency::DynamoIdempotencyStore;
+use orders_platform::adapters::sqs::SqsOrderQueue;
+use orders_platform::config::IngestConfig;
+use orders_platform::lambda::{self, Error, LambdaEvent};
 
 fn main() -> Result<(), Error> {
-    // Before the runtime starts any thread: it sets an environment variable.
-    orders::config::pin_ca_bundle();
-    tokio::runtime::Runtime::new()?.block_on(run())
-}
-
-async fn run() -> Result<(), Error> {
-    orders::telemetry::init();
-    let config = IngestConfig::from_env()?;
-    // CloudWatch Embedded Metric Format on stdout, flushed after every invocation.
-    let metrics = EmfMetrics::stdout(MetricsConfig::from_env()?);
-    metrics.install()?;
-    let sdk = sdk_config().await;
-    let queue = SqsOrderQueue::from_sdk_config(&sdk, config.queue_url);
-    queue.warm_up().await;
-    let ingest = Ingest::new(queue, config.retry_after_seconds);
-    match config.idempotency_table {
-        Some(table) => {
-            let store = DynamoIdempotencyStore::from_sdk_config(&sdk, table);
-            serve(ingest.with_idempotency(store), &metrics).await
-        }
-        None => serve(ingest, &metrics).await,
-    }
-}
-
-async fn serve<Q: OrderQueue, I: IdempotencyStore>(
-    ingest: Ingest<Q, I>,
-    metrics: &EmfMetrics,
-) -> Result<(), Error> {
-    let ingest = &ingest;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
-            let response = ingest.handle(&event.payload).await;
-            metrics.flush_or_log();
-            Ok::<_, Error>(response)
+    lambda::run(
+        |sdk| async move {
+            let config = IngestConfig::from_env()?;
+            let queue = SqsOrderQueue::from_sdk_config(&sdk, config.queue_url);
+            queue.warm_up().await;
+            let idempotency = config
+                .idempotency_table
+                .map(|table| DynamoIdempotencyStore::from_sdk_config(&sdk, table));
+            Ok(Ingest::new(queue, config.retry_after_seconds)
+                .with_optional_idempotency(idempotency))
         },
-    ))
-    .await
+        |ingest, event: LambdaEvent<ApiGatewayProxyRequest>| async move {
+            Ok(ingest.handle(&event.payload).await)
+        },
+    )
 }

@@ -1,36 +1,17 @@
 //! The ingest handler against an in-memory queue: every success and error path.
 
-use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
-use aws_lambda_events::encodings::Body;
+use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::http::HeaderValue;
 use base64::Engine as _;
 use ingest::{Ingest, MAX_BODY_BYTES};
-use orders::adapters::memory::{Fault, InMemoryQueue};
-use orders::domain::OrderId;
-use serde_json::Value;
-
-fn event(name: &str) -> ApiGatewayProxyRequest {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{path} is not an API Gateway proxy event: {e}"))
-}
+use orders_domain::OrderId;
+use orders_platform::adapters::memory::{Fault, InMemoryQueue};
+use test_support::fixtures::{api_event, response_json};
 
 fn with_body(body: &str) -> ApiGatewayProxyRequest {
-    let mut request = event("order-valid.json");
+    let mut request = api_event("order-valid.json");
     request.body = Some(body.to_owned());
     request
-}
-
-fn json_body(response: &ApiGatewayProxyResponse) -> Value {
-    assert_eq!(
-        response.headers.get("content-type").unwrap(),
-        "application/json"
-    );
-    match &response.body {
-        Some(Body::Text(text)) => serde_json::from_str(text).expect("body is JSON"),
-        other => panic!("expected a text body, got {other:?}"),
-    }
 }
 
 fn handler() -> Ingest<InMemoryQueue> {
@@ -41,9 +22,9 @@ fn handler() -> Ingest<InMemoryQueue> {
 async fn a_valid_order_is_queued_and_answered_202() {
     let ingest = handler();
     let before = chrono::Utc::now();
-    let response = ingest.handle(&event("order-valid.json")).await;
+    let response = ingest.handle(&api_event("order-valid.json")).await;
     assert_eq!(response.status_code, 202);
-    let body = json_body(&response);
+    let body = response_json(&response);
     let order_id: OrderId = body["order_id"].as_str().unwrap().parse().unwrap();
     assert_eq!(order_id.as_uuid().get_version_num(), 7);
     assert_eq!(body["status"], "queued");
@@ -67,7 +48,7 @@ async fn a_valid_order_is_queued_and_answered_202() {
 #[tokio::test]
 async fn a_base64_encoded_body_is_decoded() {
     let ingest = handler();
-    let request = event("order-base64.json");
+    let request = api_event("order-base64.json");
     assert!(request.is_base64_encoded);
     let response = ingest.handle(&request).await;
     assert_eq!(response.status_code, 202, "{:?}", response.body);
@@ -80,9 +61,9 @@ async fn a_base64_encoded_body_is_decoded() {
 #[tokio::test]
 async fn an_invalid_order_lists_every_problem_and_queues_nothing() {
     let ingest = handler();
-    let response = ingest.handle(&event("order-invalid.json")).await;
+    let response = ingest.handle(&api_event("order-invalid.json")).await;
     assert_eq!(response.status_code, 400);
-    let body = json_body(&response);
+    let body = response_json(&response);
     assert_eq!(body["error"], "validation_failed");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     let fields: Vec<&str> = body["details"]
@@ -117,12 +98,16 @@ async fn malformed_json_is_400_invalid_json() {
     ] {
         let response = ingest.handle(&with_body(body)).await;
         assert_eq!(response.status_code, 400, "{body:?}");
-        assert_eq!(json_body(&response)["error"], "invalid_json", "{body:?}");
+        assert_eq!(
+            response_json(&response)["error"],
+            "invalid_json",
+            "{body:?}"
+        );
     }
-    let mut no_body = event("order-valid.json");
+    let mut no_body = api_event("order-valid.json");
     no_body.body = None;
     assert_eq!(
-        json_body(&ingest.handle(&no_body).await)["error"],
+        response_json(&ingest.handle(&no_body).await)["error"],
         "invalid_json"
     );
     assert!(ingest.queue().sent().is_empty());
@@ -139,17 +124,17 @@ async fn content_types_other_than_json_are_415() {
         ("Application/JSON; charset=utf-8", 202),
         ("application/vnd.orders+json", 202),
     ] {
-        let mut request = event("order-valid.json");
+        let mut request = api_event("order-valid.json");
         request
             .headers
             .insert("content-type", HeaderValue::from_static(content_type));
         let response = ingest.handle(&request).await;
         assert_eq!(response.status_code, status, "{content_type}");
         if status == 415 {
-            assert_eq!(json_body(&response)["error"], "unsupported_media_type");
+            assert_eq!(response_json(&response)["error"], "unsupported_media_type");
         }
     }
-    let mut request = event("order-valid.json");
+    let mut request = api_event("order-valid.json");
     request.headers.remove("content-type");
     assert_eq!(
         ingest.handle(&request).await.status_code,
@@ -170,7 +155,7 @@ async fn bodies_over_64_kib_are_413_and_exactly_64_kib_is_fine() {
     let over = format!("{exact} ");
     let response = ingest.handle(&with_body(&over)).await;
     assert_eq!(response.status_code, 413);
-    assert_eq!(json_body(&response)["error"], "payload_too_large");
+    assert_eq!(response_json(&response)["error"], "payload_too_large");
 
     let mut encoded = with_body(&base64::engine::general_purpose::STANDARD.encode(over.as_bytes()));
     encoded.is_base64_encoded = true;
@@ -189,7 +174,7 @@ async fn bad_base64_is_400_invalid_body() {
     request.is_base64_encoded = true;
     let response = ingest.handle(&request).await;
     assert_eq!(response.status_code, 400);
-    assert_eq!(json_body(&response)["error"], "invalid_body");
+    assert_eq!(response_json(&response)["error"], "invalid_body");
 }
 
 #[tokio::test]
@@ -197,10 +182,10 @@ async fn a_throttling_or_unreachable_queue_is_503_with_retry_after() {
     for fault in [Fault::Throttle, Fault::Unavailable] {
         let ingest = handler();
         ingest.queue().set_fault(Some(fault.clone()));
-        let response = ingest.handle(&event("order-valid.json")).await;
+        let response = ingest.handle(&api_event("order-valid.json")).await;
         assert_eq!(response.status_code, 503, "{fault:?}");
         assert_eq!(response.headers.get("retry-after").unwrap(), "2");
-        let body = json_body(&response);
+        let body = response_json(&response);
         assert_eq!(body["error"], "service_unavailable");
         assert!(
             !body.to_string().contains("injected"),
@@ -211,7 +196,10 @@ async fn a_throttling_or_unreachable_queue_is_503_with_retry_after() {
 
         ingest.queue().set_fault(None);
         assert_eq!(
-            ingest.handle(&event("order-valid.json")).await.status_code,
+            ingest
+                .handle(&api_event("order-valid.json"))
+                .await
+                .status_code,
             202,
             "recovers after {fault:?}"
         );
@@ -222,14 +210,17 @@ async fn a_throttling_or_unreachable_queue_is_503_with_retry_after() {
 async fn a_panicking_dependency_is_a_bare_500_not_a_crash() {
     let ingest = handler();
     ingest.queue().set_fault(Some(Fault::Panic));
-    let response = ingest.handle(&event("order-valid.json")).await;
+    let response = ingest.handle(&api_event("order-valid.json")).await;
     assert_eq!(response.status_code, 500);
-    let body = json_body(&response);
+    let body = response_json(&response);
     assert_eq!(body["error"], "internal_error");
     assert!(!body.to_string().contains("panic"), "{body}");
     ingest.queue().set_fault(None);
     assert_eq!(
-        ingest.handle(&event("order-valid.json")).await.status_code,
+        ingest
+            .handle(&api_event("order-valid.json"))
+            .await
+            .status_code,
         202
     );
 }
@@ -237,15 +228,15 @@ async fn a_panicking_dependency_is_a_bare_500_not_a_crash() {
 #[tokio::test]
 async fn counters_count_what_this_instance_has_seen() {
     let ingest = handler();
-    ingest.handle(&event("order-valid.json")).await;
-    ingest.handle(&event("order-invalid.json")).await;
+    ingest.handle(&api_event("order-valid.json")).await;
+    ingest.handle(&api_event("order-invalid.json")).await;
     ingest.handle(&with_body("{")).await;
     ingest.queue().set_fault(Some(Fault::Throttle));
-    ingest.handle(&event("order-valid.json")).await;
+    ingest.handle(&api_event("order-valid.json")).await;
     ingest.queue().set_fault(None);
-    let response = ingest.handle(&event("order-base64.json")).await;
+    let response = ingest.handle(&api_event("order-base64.json")).await;
     assert_eq!(
-        json_body(&response)["debug"],
+        response_json(&response)["debug"],
         serde_json::json!({"received": 5, "validated": 3, "enqueued": 2})
     );
 }
@@ -255,7 +246,10 @@ async fn every_order_gets_its_own_id() {
     let ingest = handler();
     for _ in 0..50 {
         assert_eq!(
-            ingest.handle(&event("order-valid.json")).await.status_code,
+            ingest
+                .handle(&api_event("order-valid.json"))
+                .await
+                .status_code,
             202
         );
     }

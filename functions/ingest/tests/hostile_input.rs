@@ -6,7 +6,7 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::HeaderValue;
 use base64::Engine as _;
 use ingest::Ingest;
-use orders::adapters::memory::InMemoryQueue;
+use orders_platform::adapters::memory::InMemoryQueue;
 use proptest::prelude::*;
 
 fn base_event() -> ApiGatewayProxyRequest {

@@ -5,9 +5,9 @@ use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::HeaderValue;
 use ingest::{Ingest, IDEMPOTENCY_LEASE};
-use orders::adapters::memory::{Fault, InMemoryIdempotency, InMemoryQueue};
-use orders::domain::{Fingerprint, IdempotencyKey, OrderId};
-use orders::ports::{IdempotencyRecord, IdempotencyStore};
+use orders_domain::ports::{IdempotencyRecord, IdempotencyStore};
+use orders_domain::{Fingerprint, IdempotencyKey, OrderId};
+use orders_platform::adapters::memory::{Fault, InMemoryIdempotency, InMemoryQueue};
 use serde_json::Value;
 
 const ORDER: &str = r#"{"email":"jane@example.com","items":[{"sku":"SKU-1","qty":2}]}"#;
@@ -91,6 +91,7 @@ async fn a_failed_enqueue_frees_the_key_for_the_retry() {
     assert!(
         ingest
             .idempotency()
+            .expect("a store")
             .get(&IdempotencyKey::parse("k").unwrap())
             .is_none(),
         "the key was released"
@@ -141,7 +142,12 @@ async fn a_key_in_progress_is_409_and_an_abandoned_one_is_taken_over() {
         response: None,
         started_at_ms: now,
     };
-    ingest.idempotency().claim(&record).await.unwrap();
+    ingest
+        .idempotency()
+        .expect("a store")
+        .claim(&record)
+        .await
+        .unwrap();
     let busy = ingest.handle(&request(Some("k"), ORDER)).await;
     assert_eq!(busy.status_code, 409);
     assert_eq!(json(&busy)["error"], "idempotency_key_in_use");
@@ -153,8 +159,18 @@ async fn a_key_in_progress_is_409_and_an_abandoned_one_is_taken_over() {
         started_at_ms: now - IDEMPOTENCY_LEASE.as_millis() as i64 - 1,
         ..record
     };
-    ingest.idempotency().release(&key).await.unwrap();
-    ingest.idempotency().claim(&stale).await.unwrap();
+    ingest
+        .idempotency()
+        .expect("a store")
+        .release(&key)
+        .await
+        .unwrap();
+    ingest
+        .idempotency()
+        .expect("a store")
+        .claim(&stale)
+        .await
+        .unwrap();
     let taken = ingest.handle(&request(Some("k"), ORDER)).await;
     assert_eq!(taken.status_code, 202);
     assert_eq!(json(&taken)["order_id"], abandoned_id.to_string());
@@ -166,7 +182,10 @@ async fn a_key_in_progress_is_409_and_an_abandoned_one_is_taken_over() {
 #[tokio::test]
 async fn an_unavailable_key_store_is_503_and_queues_nothing() {
     let ingest = handler();
-    ingest.idempotency().set_fault(Some(Fault::Throttle));
+    ingest
+        .idempotency()
+        .expect("a store")
+        .set_fault(Some(Fault::Throttle));
     let response = ingest.handle(&request(Some("k"), ORDER)).await;
     assert_eq!(response.status_code, 503);
     assert_eq!(response.headers.get("retry-after").unwrap(), "2");

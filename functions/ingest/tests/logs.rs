@@ -1,20 +1,15 @@
 //! Ingest logs the outcome with the order id, and never the customer's e-mail address.
 
-use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use ingest::Ingest;
-use orders::adapters::memory::InMemoryQueue;
-
-fn event(name: &str) -> ApiGatewayProxyRequest {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use orders_platform::adapters::memory::InMemoryQueue;
+use test_support::fixtures::api_event;
 
 #[tokio::test]
 async fn accepted_and_rejected_orders_are_logged_without_the_email() {
     let ingest = Ingest::new(InMemoryQueue::new(), 2);
     let (logs, _guard) = test_support::capture_logs();
-    ingest.handle(&event("order-valid.json")).await;
-    ingest.handle(&event("order-invalid.json")).await;
+    ingest.handle(&api_event("order-valid.json")).await;
+    ingest.handle(&api_event("order-invalid.json")).await;
     let text = logs.text();
     assert!(
         !text.contains("jane.doe") && !text.contains("not-an-email"),

@@ -7,11 +7,11 @@ use std::future::Future;
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::http::HeaderValue;
 use ingest::{Ingest, MAX_BODY_BYTES};
-use orders::adapters::memory::{Fault, InMemoryIdempotency, InMemoryQueue};
-use orders::domain::{Fingerprint, IdempotencyKey, OrderId};
-use orders::metrics::emf_spec::check_line;
-use orders::metrics::{names, EmfMetrics, InMemoryMetrics, MetricsConfig};
-use orders::ports::{IdempotencyRecord, IdempotencyStore};
+use orders_domain::ports::{IdempotencyRecord, IdempotencyStore};
+use orders_domain::{Fingerprint, IdempotencyKey, OrderId};
+use orders_platform::adapters::memory::{Fault, InMemoryIdempotency, InMemoryQueue};
+use orders_platform::metrics::{names, EmfMetrics, InMemoryMetrics, MetricsConfig};
+use test_support::emf_spec::check_line;
 
 const ORDER: &str = r#"{"email":"jane@example.com","items":[{"sku":"SKU-1","qty":2}]}"#;
 const INGEST: (&str, &str) = ("Function", "ingest");
@@ -156,6 +156,7 @@ async fn idempotency_conflicts_are_rejections_and_a_replay_is_not_a_second_enque
         .as_millis() as i64;
     ingest
         .idempotency()
+        .expect("a store")
         .claim(&IdempotencyRecord {
             key,
             fingerprint: Fingerprint::of(ORDER.as_bytes()),
@@ -194,7 +195,10 @@ async fn a_refused_enqueue_is_an_enqueue_failure_not_a_rejection() {
 #[tokio::test]
 async fn an_unavailable_idempotency_store_or_a_bug_is_neither_rejected_nor_an_enqueue_failure() {
     let ingest = handler();
-    ingest.idempotency().set_fault(Some(Fault::Unavailable));
+    ingest
+        .idempotency()
+        .expect("a store")
+        .set_fault(Some(Fault::Unavailable));
     let m = counted(async {
         let response = ingest
             .handle(&with_header(request(ORDER), "idempotency-key", "key-1"))
@@ -227,7 +231,7 @@ async fn one_invocation_flushes_valid_emf_with_service_function_and_error_code()
     };
     let emf = EmfMetrics::new(config, Box::new(out.clone()));
     let ingest = handler();
-    orders::metrics::scoped(emf.clone(), async {
+    orders_platform::metrics::scoped(emf.clone(), async {
         ingest
             .handle(&with_header(request(ORDER), "content-type", "text/csv"))
             .await;

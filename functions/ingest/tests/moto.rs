@@ -1,23 +1,10 @@
 //! The ingest handler over the real SQS adapter, against moto on loopback.
 
-use aws_lambda_events::apigw::ApiGatewayProxyRequest;
-use aws_lambda_events::encodings::Body;
 use ingest::Ingest;
-use orders::adapters::sqs::SqsOrderQueue;
-use orders::domain::QueuedOrder;
-use test_support::MotoServer;
-
-fn event(name: &str) -> ApiGatewayProxyRequest {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn body(response: &aws_lambda_events::apigw::ApiGatewayProxyResponse) -> serde_json::Value {
-    let Some(Body::Text(text)) = &response.body else {
-        panic!("no body")
-    };
-    serde_json::from_str(text).unwrap()
-}
+use orders_domain::QueuedOrder;
+use orders_platform::adapters::sqs::SqsOrderQueue;
+use test_support::fixtures::{api_event, response_json};
+use test_support::{receive, MotoServer};
 
 #[tokio::test]
 async fn an_accepted_order_is_on_the_queue_and_a_missing_queue_is_503() {
@@ -34,28 +21,23 @@ async fn an_accepted_order_is_on_the_queue_and_a_missing_queue_is_503() {
         .unwrap();
     let ingest = Ingest::new(SqsOrderQueue::from_sdk_config(&config, &url), 2);
 
-    let response = ingest.handle(&event("order-valid.json")).await;
+    let response = ingest.handle(&api_event("order-valid.json")).await;
     assert_eq!(response.status_code, 202);
-    let order_id = body(&response)["order_id"].as_str().unwrap().to_owned();
-    let messages = sqs
-        .receive_message()
-        .queue_url(&url)
-        .wait_time_seconds(1)
-        .send()
-        .await
+    let order_id = response_json(&response)["order_id"]
+        .as_str()
         .unwrap()
-        .messages
-        .unwrap();
+        .to_owned();
+    let messages = receive(sqs.receive_message().queue_url(&url).wait_time_seconds(1)).await;
     assert_eq!(messages.len(), 1);
     let queued = QueuedOrder::from_message_body(messages[0].body().unwrap()).unwrap();
     assert_eq!(queued.order_id.to_string(), order_id);
 
-    let invalid = ingest.handle(&event("order-invalid.json")).await;
+    let invalid = ingest.handle(&api_event("order-invalid.json")).await;
     assert_eq!(invalid.status_code, 400);
 
     sqs.delete_queue().queue_url(&url).send().await.unwrap();
-    let response = ingest.handle(&event("order-valid.json")).await;
+    let response = ingest.handle(&api_event("order-valid.json")).await;
     assert_eq!(response.status_code, 503);
     assert_eq!(response.headers.get("retry-after").unwrap(), "2");
-    assert_eq!(body(&response)["error"], "service_unavailable");
+    assert_eq!(response_json(&response)["error"], "service_unavailable");
 }

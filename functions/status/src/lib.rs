@@ -6,9 +6,9 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use chrono::{DateTime, Utc};
-use orders::domain::{LineItem, OrderId, OrderStatus, StoredOrder};
-use orders::http::{json_response, ApiError};
-use orders::ports::OrderReader;
+use orders_domain::http::{json_response, ApiError};
+use orders_domain::ports::OrderReader;
+use orders_domain::{LineItem, OrderId, OrderStatus, StoredOrder};
 use serde::Serialize;
 
 /// The path parameter holding the id (`/orders/{order_id}`).

@@ -1,41 +1,22 @@
 //! The status handler against an in-memory store.
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
-use aws_lambda_events::encodings::Body;
 use chrono::Utc;
-use orders::adapters::memory::{Fault, InMemoryStore};
-use orders::domain::{NewOrder, OrderId, StoredOrder};
-use orders::ports::OrderStore;
-use serde_json::Value;
+use orders_domain::ports::OrderStore;
+use orders_domain::{OrderId, StoredOrder};
+use orders_platform::adapters::memory::{Fault, InMemoryStore};
 use status::Status;
+use test_support::fixtures::{api_event, order, response_json as body};
 
 fn get(id: &str) -> ApiGatewayProxyRequest {
-    let path = format!("{}/../../events/order-get.json", env!("CARGO_MANIFEST_DIR"));
-    let mut request: ApiGatewayProxyRequest =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut request = api_event("order-get.json");
     request.path = Some(format!("/orders/{id}"));
     request.path_parameters.insert("order_id".into(), id.into());
     request
 }
 
-fn body(response: &aws_lambda_events::apigw::ApiGatewayProxyResponse) -> Value {
-    assert_eq!(
-        response.headers.get("content-type").unwrap(),
-        "application/json"
-    );
-    let Some(Body::Text(text)) = &response.body else {
-        panic!("no body")
-    };
-    serde_json::from_str(text).unwrap()
-}
-
 async fn stored(store: &InMemoryStore) -> StoredOrder {
-    let order = NewOrder::parse_json(
-        br#"{"email":"jane.doe@example.com","items":[{"sku":"SKU-1","qty":2}]}"#,
-    )
-    .unwrap()
-    .accept(OrderId::new_v7(), Utc::now());
-    let stored = StoredOrder::processed(order, Utc::now(), 12, 1);
+    let stored = StoredOrder::processed(order(), Utc::now(), 12, 1);
     store.put_new(&stored).await.unwrap();
     stored
 }
@@ -59,10 +40,9 @@ async fn a_stored_order_is_200_with_the_email_masked() {
 #[tokio::test]
 async fn the_sample_event_reads_its_path_parameter() {
     let store = InMemoryStore::new();
-    let path = format!("{}/../../events/order-get.json", env!("CARGO_MANIFEST_DIR"));
-    let request: ApiGatewayProxyRequest =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let response = Status::new(&store, 2).handle(&request).await;
+    let response = Status::new(&store, 2)
+        .handle(&api_event("order-get.json"))
+        .await;
     assert_eq!(
         response.status_code, 404,
         "the sample order is not stored in an empty table"

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
-use orders::adapters::memory::InMemoryStore;
-use orders::config::DelaySpec;
-use orders::domain::{NewOrder, OrderId};
+use orders_domain::{NewOrder, OrderId};
+use orders_platform::adapters::memory::InMemoryStore;
+use orders_platform::config::DelaySpec;
 use worker::Worker;
 
 const PLAIN: &[u8] =

@@ -9,13 +9,12 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::Utc;
+use aws_lambda_events::sqs::SqsEvent;
 use divan::Bencher;
-use orders::adapters::memory::InMemoryStore;
-use orders::config::DelaySpec;
-use orders::domain::{NewOrder, OrderId};
-use orders::telemetry::LogSettings;
+use orders_platform::adapters::memory::InMemoryStore;
+use orders_platform::config::DelaySpec;
+use orders_platform::telemetry::with_lambda_default_logs;
+use test_support::fixtures::{order_from, sqs_batch, sqs_record};
 use worker::Worker;
 
 fn main() {
@@ -26,22 +25,18 @@ const PLAIN: &[u8] =
     br#"{"email":"jane.doe@example.com","items":[{"sku":"SKU-123","qty":2},{"sku":"SKU-456","qty":1}]}"#;
 
 fn event(records: usize) -> SqsEvent {
-    let order = NewOrder::parse_json(PLAIN).expect("valid");
-    let mut event = SqsEvent::default();
-    event.records = (0..records)
-        .map(|i| {
-            let queued = order.clone().accept(OrderId::new_v7(), Utc::now());
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("00000000-0000-4000-8000-{i:012}"));
-            m.receipt_handle = Some(format!("receipt-{i}"));
-            m.body = Some(queued.to_message_body());
-            m.attributes
-                .insert("ApproximateReceiveCount".into(), "1".into());
-            m.event_source = Some("aws:sqs".into());
-            m
-        })
-        .collect();
-    event
+    let body = std::str::from_utf8(PLAIN).expect("UTF-8");
+    sqs_batch(
+        (0..records)
+            .map(|i| {
+                let id = format!("00000000-0000-4000-8000-{i:012}");
+                let mut m = sqs_record(id.as_str(), &order_from(body).to_message_body(), 1);
+                m.receipt_handle = Some(format!("receipt-{i}"));
+                m.event_source = Some("aws:sqs".into());
+                m
+            })
+            .collect(),
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -72,13 +67,6 @@ fn batch(bencher: Bencher, records: usize) {
         });
 }
 
-/// Runs `f` logging as a function does when Lambda sets nothing (JSON, level info).
-fn with_json_logs(f: impl FnOnce()) {
-    let settings = LogSettings::from_vars(|_| None);
-    let subscriber = orders::telemetry::subscriber(&settings, std::io::sink);
-    tracing::subscriber::with_default(subscriber, f);
-}
-
 #[divan::bench]
 fn batch_of_1(bencher: Bencher) {
     batch(bencher, 1);
@@ -91,10 +79,10 @@ fn batch_of_10(bencher: Bencher) {
 
 #[divan::bench]
 fn batch_of_1_json_logs(bencher: Bencher) {
-    with_json_logs(|| batch(bencher, 1));
+    with_lambda_default_logs(std::io::sink, || batch(bencher, 1));
 }
 
 #[divan::bench]
 fn batch_of_10_json_logs(bencher: Bencher) {
-    with_json_logs(|| batch(bencher, 10));
+    with_lambda_default_logs(std::io::sink, || batch(bencher, 10));
 }

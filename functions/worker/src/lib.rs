@@ -24,10 +24,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
-use orders::config::DelaySpec;
-use orders::domain::{OrderId, QueuedOrder, StoredOrder};
-use orders::metrics::{dimensions, names};
-use orders::ports::{OrderStore, PutOutcome, StoreError};
+use orders_domain::ports::{OrderStore, PutOutcome, StoreError};
+use orders_domain::{OrderId, QueuedOrder, StoredOrder};
+use orders_platform::config::DelaySpec;
+use orders_platform::metrics::{dimensions, names};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 

@@ -1,35 +1,30 @@
-//! Worker Lambda: wiring only. The handler lives in the library.
+//! Worker Lambda: wiring only. The handler lives in the library; what every function does
+//! around it, in `orders_platform::lambda`.
 
 use aws_lambda_events::sqs::SqsEvent;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use orders::adapters::dynamodb::DynamoOrderStore;
-use orders::adapters::faults::{FaultConfig, FaultyStore};
-use orders::config::{sdk_config, WorkerConfig};
-use orders::metrics::{EmfMetrics, MetricsConfig};
+use orders_platform::adapters::dynamodb::DynamoOrderStore;
+use orders_platform::config::WorkerConfig;
+use orders_platform::lambda::{self, Error, LambdaEvent};
 use worker::{deadline_from_ms, Worker};
 
 fn main() -> Result<(), Error> {
-    // Before the runtime starts any thread: it sets an environment variable.
-    orders::config::pin_ca_bundle();
-    tokio::runtime::Runtime::new()?.block_on(run())
-}
-
-async fn run() -> Result<(), Error> {
-    orders::telemetry::init();
-    let config = WorkerConfig::from_env()?;
-    // CloudWatch Embedded Metric Format on stdout, flushed after every invocation.
-    let metrics = &EmfMetrics::stdout(MetricsConfig::from_env()?);
-    metrics.install()?;
-    let store = DynamoOrderStore::from_sdk_config(&sdk_config().await, config.table_name);
-    store.warm_up().await;
-    // Off unless FAULT_* variables are set (fault injection at the adapter boundary).
-    let store = FaultyStore::new(store, FaultConfig::from_env()?, None);
-    let worker = &Worker::new(store, config.delay, config.deadline_margin);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = deadline_from_ms(event.context.deadline);
-        let result = worker.handle_batch(&event.payload, deadline).await;
-        metrics.flush_or_log();
-        Ok::<_, Error>(result?)
-    }))
-    .await
+    lambda::run(
+        |sdk| async move {
+            let config = WorkerConfig::from_env()?;
+            let store = DynamoOrderStore::from_sdk_config(&sdk, config.table_name);
+            store.warm_up().await;
+            // Built with the `faults` feature only: FAULT_* variables, off unless set.
+            #[cfg(feature = "faults")]
+            let store = orders_platform::adapters::faults::FaultyStore::new(
+                store,
+                orders_platform::adapters::faults::FaultConfig::from_env()?,
+                None,
+            );
+            Ok(Worker::new(store, config.delay, config.deadline_margin))
+        },
+        |worker, event: LambdaEvent<SqsEvent>| async move {
+            let deadline = deadline_from_ms(event.context.deadline);
+            Ok(worker.handle_batch(&event.payload, deadline).await?)
+        },
+    )
 }

@@ -1,43 +1,19 @@
 //! The worker's batch driver against an in-memory store, on tokio's paused clock: delays
 //! and deadlines are measured in virtual time, so these tests are exact and instant.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::Utc;
-use orders::adapters::memory::{Fault, InMemoryStore};
-use orders::config::DelaySpec;
-use orders::domain::{NewOrder, OrderId, QueuedOrder, StoredOrder};
-use orders::ports::{OrderStore, PutOutcome, StoreError};
+use orders_domain::ports::{OrderStore, PutOutcome, StoreError};
+use orders_domain::StoredOrder;
+use orders_platform::adapters::memory::{Fault, InMemoryStore};
+use orders_platform::config::DelaySpec;
+use test_support::fixtures::{event, order, sqs_batch, sqs_record};
 use tokio::time::Instant;
 use worker::{BatchError, RecordError, Worker};
 
 const MARGIN: Duration = Duration::from_millis(1000);
-
-fn order() -> QueuedOrder {
-    NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"SKU-1","qty":2}]}"#)
-        .unwrap()
-        .accept(OrderId::new_v7(), Utc::now())
-}
-
-fn record(message_id: &str, body: &str, receive_count: u32) -> SqsMessage {
-    let mut m = SqsMessage::default();
-    m.message_id = Some(message_id.to_owned());
-    m.body = Some(body.to_owned());
-    m.attributes = HashMap::from([(
-        "ApproximateReceiveCount".to_owned(),
-        receive_count.to_string(),
-    )]);
-    m
-}
-
-fn batch(records: Vec<SqsMessage>) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = records;
-    event
-}
 
 fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
     let mut ids: Vec<String> = response
@@ -55,8 +31,7 @@ fn far_deadline() -> Instant {
 
 #[tokio::test(start_paused = true)]
 async fn the_sample_batch_fails_only_the_malformed_record() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/sqs-batch.json");
-    let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let event: SqsEvent = event("sqs-batch.json");
     assert_eq!(event.records.len(), 3);
     let worker = Worker::new(InMemoryStore::new(), DelaySpec::None, MARGIN);
     let (response, summary) = worker
@@ -92,7 +67,7 @@ async fn the_sample_batch_fails_only_the_malformed_record() {
 async fn the_stored_item_carries_processing_facts() {
     let worker = Worker::new(InMemoryStore::new(), DelaySpec::Fixed(250), MARGIN);
     let queued = order();
-    let event = batch(vec![record("m-1", &queued.to_message_body(), 3)]);
+    let event = sqs_batch(vec![sqs_record("m-1", &queued.to_message_body(), 3)]);
     let response = worker.handle_batch(&event, far_deadline()).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     let stored = worker.store().get(&queued.order_id).unwrap();
@@ -115,11 +90,14 @@ async fn records_run_concurrently() {
         Duration::from_millis(500),
     );
     let records: Vec<SqsMessage> = (0..10)
-        .map(|i| record(&format!("m-{i}"), &order().to_message_body(), 1))
+        .map(|i| sqs_record(format!("m-{i}").as_str(), &order().to_message_body(), 1))
         .collect();
     let started = Instant::now();
     let response = worker
-        .handle_batch(&batch(records), Instant::now() + Duration::from_secs(30))
+        .handle_batch(
+            &sqs_batch(records),
+            Instant::now() + Duration::from_secs(30),
+        )
         .await
         .unwrap();
     let elapsed = started.elapsed();
@@ -136,12 +114,12 @@ async fn records_run_concurrently() {
 async fn a_malformed_or_missing_body_fails_that_record_only() {
     let worker = Worker::new(InMemoryStore::new(), DelaySpec::None, MARGIN);
     let good = order();
-    let mut no_body = record("m-none", "", 1);
+    let mut no_body = sqs_record("m-none", "", 1);
     no_body.body = None;
-    let event = batch(vec![
-        record("m-good", &good.to_message_body(), 1),
-        record("m-bad", "{not json", 1),
-        record(
+    let event = sqs_batch(vec![
+        sqs_record("m-good", &good.to_message_body(), 1),
+        sqs_record("m-bad", "{not json", 1),
+        sqs_record(
             "m-wrong",
             r#"{"order_id":"x","email":"a@b.co","items":[]}"#,
             1,
@@ -161,11 +139,11 @@ async fn a_store_error_or_a_panic_fails_that_record_only() {
     store.set_fault(down.order_id, Fault::Unavailable);
     store.set_fault(panics.order_id, Fault::Panic);
     let worker = Worker::new(store, DelaySpec::None, MARGIN);
-    let event = batch(vec![
-        record("m-throttled", &throttled.to_message_body(), 1),
-        record("m-down", &down.to_message_body(), 1),
-        record("m-panics", &panics.to_message_body(), 1),
-        record("m-fine", &fine.to_message_body(), 1),
+    let event = sqs_batch(vec![
+        sqs_record("m-throttled", &throttled.to_message_body(), 1),
+        sqs_record("m-down", &down.to_message_body(), 1),
+        sqs_record("m-panics", &panics.to_message_body(), 1),
+        sqs_record("m-fine", &fine.to_message_body(), 1),
     ]);
     let (response, summary) = worker
         .handle_batch_with_summary(&event, far_deadline())
@@ -179,7 +157,7 @@ async fn a_store_error_or_a_panic_fails_that_record_only() {
     assert!(worker.store().get(&fine.order_id).is_some());
     let err = worker
         .process_record(
-            &record("m-down", &down.to_message_body(), 1),
+            &sqs_record("m-down", &down.to_message_body(), 1),
             far_deadline(),
         )
         .await;
@@ -196,7 +174,7 @@ async fn a_record_that_cannot_finish_before_the_deadline_fails_early() {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3);
     let result = worker
-        .process_record(&record("m-1", &queued.to_message_body(), 1), deadline)
+        .process_record(&sqs_record("m-1", &queued.to_message_body(), 1), deadline)
         .await;
     assert!(
         matches!(result, Err(RecordError::NoTimeLeft { .. })),
@@ -224,7 +202,7 @@ async fn a_hanging_write_is_reported_failed_before_the_deadline() {
     let worker = Worker::new(HangingStore, DelaySpec::Fixed(100), MARGIN);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(10);
-    let event = batch(vec![record("m-1", &order().to_message_body(), 1)]);
+    let event = sqs_batch(vec![sqs_record("m-1", &order().to_message_body(), 1)]);
     let (response, summary) = worker
         .handle_batch_with_summary(&event, deadline)
         .await
@@ -260,7 +238,10 @@ async fn the_same_message_twice_in_one_batch_is_stored_once() {
     let worker = Worker::new(&store, DelaySpec::None, MARGIN);
     let queued = order();
     let body = queued.to_message_body();
-    let event = batch(vec![record("m-a", &body, 1), record("m-b", &body, 2)]);
+    let event = sqs_batch(vec![
+        sqs_record("m-a", &body, 1),
+        sqs_record("m-b", &body, 2),
+    ]);
     let (response, summary) = worker
         .handle_batch_with_summary(&event, far_deadline())
         .await
@@ -274,12 +255,12 @@ async fn the_same_message_twice_in_one_batch_is_stored_once() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_record_without_message_id_fails_the_whole_batch() {
     let worker = Worker::new(InMemoryStore::new(), DelaySpec::None, MARGIN);
-    let mut anonymous = record("", "{broken", 1);
+    let mut anonymous = sqs_record("", "{broken", 1);
     for id in [None, Some(String::new())] {
         anonymous.message_id = id;
-        let event = batch(vec![
+        let event = sqs_batch(vec![
             anonymous.clone(),
-            record("m-ok", &order().to_message_body(), 1),
+            sqs_record("m-ok", &order().to_message_body(), 1),
         ]);
         let result = worker.handle_batch(&event, far_deadline()).await;
         assert_eq!(result.unwrap_err(), BatchError::UnidentifiedFailures(1));
@@ -321,8 +302,8 @@ async fn the_same_message_in_two_concurrent_invocations_is_stored_once() {
     let worker = Worker::new(&store, DelaySpec::None, MARGIN);
     let body = order().to_message_body();
     let (first, second) = (
-        batch(vec![record("m-1", &body, 1)]),
-        batch(vec![record("m-1-copy", &body, 1)]),
+        sqs_batch(vec![sqs_record("m-1", &body, 1)]),
+        sqs_batch(vec![sqs_record("m-1-copy", &body, 1)]),
     );
     let (a, b) = tokio::join!(
         worker.handle_batch_with_summary(&first, far_deadline()),

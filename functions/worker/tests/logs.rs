@@ -1,23 +1,15 @@
 //! What the worker logs per record: order_id and message_id on every line, outcomes and
 //! processing time, and never the customer's e-mail address.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use orders::adapters::memory::InMemoryStore;
-use orders::config::DelaySpec;
-use orders::domain::{NewOrder, OrderId};
+use aws_lambda_events::sqs::SqsEvent;
+use orders_domain::{NewOrder, OrderId};
+use orders_platform::adapters::memory::InMemoryStore;
+use orders_platform::config::DelaySpec;
+use test_support::fixtures::sqs_record;
 use tokio::time::Instant;
 use worker::Worker;
-
-fn record(id: &str, body: String) -> SqsMessage {
-    let mut m = SqsMessage::default();
-    m.message_id = Some(id.into());
-    m.body = Some(body);
-    m.attributes = HashMap::from([("ApproximateReceiveCount".into(), "1".into())]);
-    m
-}
 
 #[tokio::test]
 async fn per_record_logs_carry_ids_and_never_the_email() {
@@ -28,9 +20,9 @@ async fn per_record_logs_carry_ids_and_never_the_email() {
     let order_id = order.order_id.to_string();
     let mut event = SqsEvent::default();
     event.records = vec![
-        record("m-1", order.to_message_body()),
-        record("m-1-again", order.to_message_body()),
-        record("m-bad", r#"{"email":"jane.doe@example.com"}"#.into()),
+        sqs_record("m-1", &order.to_message_body(), 1),
+        sqs_record("m-1-again", &order.to_message_body(), 1),
+        sqs_record("m-bad", r#"{"email":"jane.doe@example.com"}"#, 1),
     ];
     let worker = Worker::new(
         InMemoryStore::new(),
@@ -91,7 +83,7 @@ async fn in_the_shipped_format_every_line_of_a_record_carries_its_span() {
             .unwrap()
             .accept(OrderId::new_v7(), chrono::Utc::now());
     let trace = "Root=1-6745a6c1-1b2c3d4e5f60718293a4b5c6;Parent=53995c3f42cd8ad8;Sampled=1";
-    let mut traced = record("m-1", order.to_message_body());
+    let mut traced = sqs_record("m-1", &order.to_message_body(), 1);
     traced
         .attributes
         .insert(worker::AWS_TRACE_HEADER.into(), trace.into());
@@ -102,12 +94,12 @@ async fn in_the_shipped_format_every_line_of_a_record_carries_its_span() {
         DelaySpec::None,
         Duration::from_secs(1),
     );
-    let settings = orders::telemetry::LogSettings {
-        format: orders::telemetry::LogFormat::Json,
+    let settings = orders_platform::telemetry::LogSettings {
+        format: orders_platform::telemetry::LogFormat::Json,
         level: "info".into(),
     };
     let (logs, _guard) = test_support::capture_logs_with(|writer| {
-        orders::telemetry::subscriber(&settings, move || writer.clone())
+        orders_platform::telemetry::subscriber(&settings, move || writer.clone())
     });
     let invocation = tracing::info_span!("Lambda runtime invoke", requestId = "req-1");
     {

@@ -3,43 +3,17 @@
 //! OrdersProcessed, OrdersDuplicate, OrdersFailed, ProcessingTime, ColdStart. And the
 //! same as valid CloudWatch EMF through the Lambda emitter.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::Utc;
-use orders::adapters::memory::{Fault, InMemoryStore};
-use orders::config::DelaySpec;
-use orders::domain::{NewOrder, OrderId, QueuedOrder};
-use orders::metrics::emf_spec::check_line;
-use orders::metrics::{names, EmfMetrics, InMemoryMetrics, MetricsConfig};
+use orders_platform::adapters::memory::{Fault, InMemoryStore};
+use orders_platform::config::DelaySpec;
+use orders_platform::metrics::{names, EmfMetrics, InMemoryMetrics, MetricsConfig};
+use test_support::emf_spec::check_line;
+use test_support::fixtures::{order, sqs_batch, sqs_record};
 use tokio::time::Instant;
 use worker::Worker;
 
 const WORKER: (&str, &str) = ("Function", "worker");
-
-fn order() -> QueuedOrder {
-    NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"SKU-1","qty":2}]}"#)
-        .unwrap()
-        .accept(OrderId::new_v7(), Utc::now())
-}
-
-fn record(message_id: Option<&str>, body: &str, receive_count: u32) -> SqsMessage {
-    let mut m = SqsMessage::default();
-    m.message_id = message_id.map(str::to_owned);
-    m.body = Some(body.to_owned());
-    m.attributes = HashMap::from([(
-        "ApproximateReceiveCount".to_owned(),
-        receive_count.to_string(),
-    )]);
-    m
-}
-
-fn batch(records: Vec<SqsMessage>) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = records;
-    event
-}
 
 fn far_deadline() -> Instant {
     Instant::now() + Duration::from_secs(900)
@@ -61,13 +35,13 @@ async fn a_mixed_batch_counts_each_outcome_and_measures_each_record() {
     worker
         .store()
         .set_fault(failing.order_id, Fault::Unavailable);
-    let event = batch(vec![
-        record(Some("m-1"), &first.to_message_body(), 1),
+    let event = sqs_batch(vec![
+        sqs_record(Some("m-1"), &first.to_message_body(), 1),
         // Its redelivery, received a third time: stored once, the other is a duplicate.
-        record(Some("m-1-again"), &first.to_message_body(), 3),
-        record(Some("m-bad"), "{not an order", 1),
-        record(Some("m-fail"), &failing.to_message_body(), 2),
-        record(Some("m-2"), &order().to_message_body(), 1),
+        sqs_record(Some("m-1-again"), &first.to_message_body(), 3),
+        sqs_record(Some("m-bad"), "{not an order", 1),
+        sqs_record(Some("m-fail"), &failing.to_message_body(), 2),
+        sqs_record(Some("m-2"), &order().to_message_body(), 1),
     ]);
     let metrics = InMemoryMetrics::new();
     let response = metrics
@@ -98,7 +72,7 @@ async fn a_mixed_batch_counts_each_outcome_and_measures_each_record() {
     assert_eq!(time.sum, 4.0 * 250.0);
 
     // A second invocation of the same handler: no cold start, a second batch size.
-    let again = batch(vec![record(Some("m-3"), &order().to_message_body(), 1)]);
+    let again = sqs_batch(vec![sqs_record(Some("m-3"), &order().to_message_body(), 1)]);
     metrics
         .scope(worker.handle_batch(&again, far_deadline()))
         .await
@@ -117,9 +91,9 @@ async fn records_out_of_time_and_unidentified_failures_count_as_failed() {
         Duration::from_millis(1000),
     );
     // 3 s left, 5 s of work: each record fails at once, before the deadline.
-    let event = batch(vec![
-        record(Some("m-1"), &order().to_message_body(), 1),
-        record(None, &order().to_message_body(), 1),
+    let event = sqs_batch(vec![
+        sqs_record(Some("m-1"), &order().to_message_body(), 1),
+        sqs_record(None, &order().to_message_body(), 1),
     ]);
     let metrics = InMemoryMetrics::new();
     let result = metrics
@@ -145,11 +119,11 @@ async fn one_invocation_flushes_valid_emf_with_explicit_zeros_and_milliseconds()
         DelaySpec::Fixed(40),
         Duration::from_millis(1000),
     );
-    let event = batch(vec![
-        record(Some("m-1"), &order().to_message_body(), 1),
-        record(Some("m-2"), &order().to_message_body(), 1),
+    let event = sqs_batch(vec![
+        sqs_record(Some("m-1"), &order().to_message_body(), 1),
+        sqs_record(Some("m-2"), &order().to_message_body(), 1),
     ]);
-    orders::metrics::scoped(emf.clone(), worker.handle_batch(&event, far_deadline()))
+    orders_platform::metrics::scoped(emf.clone(), worker.handle_batch(&event, far_deadline()))
         .await
         .unwrap();
     emf.flush().unwrap();

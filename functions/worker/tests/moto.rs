@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
-use orders::adapters::dynamodb::DynamoOrderStore;
-use orders::config::DelaySpec;
+use orders_platform::adapters::dynamodb::DynamoOrderStore;
+use orders_platform::config::DelaySpec;
 use test_support::MotoServer;
 use tokio::time::Instant;
 use worker::Worker;

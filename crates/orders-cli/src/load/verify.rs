@@ -16,7 +16,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -26,6 +25,7 @@ use crate::queue::local::LocalQueue;
 use crate::queue::sqs::SqsQueues;
 use crate::queue::{DeadLetter, DeadLetterOps};
 use crate::reconcile::Reconciliation;
+use crate::table::scan_stored;
 
 /// Where to look for dead-lettered orders.
 #[derive(Debug, Clone)]
@@ -280,36 +280,5 @@ pub async fn verify(
         },
         dead_letters_from: options.dead_letters.describe(),
         check_errors: errors,
-    }
-}
-
-/// Every `(order_id, processed_at)` the table returns (a paginated, projected `Scan`).
-pub async fn scan_stored(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> anyhow::Result<Vec<(String, Option<String>)>> {
-    let mut rows = Vec::new();
-    let mut start = None;
-    loop {
-        let out = client
-            .scan()
-            .table_name(table)
-            .projection_expression("order_id, processed_at")
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        for item in out.items.unwrap_or_default() {
-            if let Some(AttributeValue::S(id)) = item.get("order_id") {
-                let at = match item.get("processed_at") {
-                    Some(AttributeValue::S(t)) => Some(t.clone()),
-                    _ => None,
-                };
-                rows.push((id.clone(), at));
-            }
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(rows);
-        }
     }
 }

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use orders::domain::QueuedOrder;
-use orders::ports::{OrderQueue, QueueError};
+use orders_domain::ports::{OrderQueue, QueueError};
+use orders_domain::QueuedOrder;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{oneshot, watch};
 
@@ -731,7 +731,7 @@ impl DeadLetterOps for LocalQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orders::domain::{NewOrder, OrderId};
+    use orders_domain::{NewOrder, OrderId};
     use std::sync::Arc;
 
     fn order() -> QueuedOrder {

@@ -1,0 +1,943 @@
+//! Business metrics: the names every entry point emits, and where they go.
+//!
+//! Handlers record through the [`metrics`](::metrics) facade (`metrics::counter!`,
+//! `metrics::histogram!`) with a `Function` label (and `ErrorCode` for `OrdersRejected`);
+//! they never know where the numbers end up:
+//!
+//! - in Lambda, [`EmfMetrics`] is the process's recorder: `main.rs` flushes it once per
+//!   invocation, which writes CloudWatch Embedded Metric Format lines (one JSON object per
+//!   line) to stdout, where CloudWatch Logs turns them into metrics;
+//! - in `orders local` (and the handlers' tests), [`InMemoryMetrics`] keeps running totals,
+//!   scoped to one pipeline with [`scoped`] so several pipelines can share a process.
+//!
+//! Every metric carries the dimensions `Service` (the `SERVICE_NAME` setting) and
+//! `Function` (`ingest` or `worker`); `OrdersRejected` also carries `ErrorCode`.
+//! The dashboard and alarms in `template.yaml` may reference only these names (tested).
+//!
+//! Why not `metrics_cloudwatch_embedded`: see the README (Observability / Metrics). In short,
+//! it never splits a document past the EMF limits (100 metrics per directive; it drops
+//! histogram values past 100 between flushes instead of writing another line), and its
+//! recorder can only be installed as the process-global one, so it cannot be scoped to one
+//! local pipeline or one test.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use ::metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::config::ConfigError;
+
+/// Namespace used when `METRICS_NAMESPACE` is not set.
+pub const DEFAULT_NAMESPACE: &str = "OrderPipeline";
+/// Service dimension used when `SERVICE_NAME` is not set.
+pub const DEFAULT_SERVICE: &str = "orders";
+
+/// Environment variable with the CloudWatch namespace.
+pub const ENV_METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+/// Environment variable with the `Service` dimension's value.
+pub const ENV_SERVICE_NAME: &str = "SERVICE_NAME";
+
+/// Dimension names.
+pub mod dimensions {
+    /// The service (stack-wide) dimension.
+    pub const SERVICE: &str = "Service";
+    /// `ingest` or `worker`.
+    pub const FUNCTION: &str = "Function";
+    /// The rejection's machine-readable error code (`OrdersRejected` only).
+    pub const ERROR_CODE: &str = "ErrorCode";
+}
+
+/// Metric names.
+pub mod names {
+    /// Ingest: requests received (count).
+    pub const ORDERS_RECEIVED: &str = "OrdersReceived";
+    /// Ingest: requests rejected, by `ErrorCode` (count).
+    pub const ORDERS_REJECTED: &str = "OrdersRejected";
+    /// Ingest: orders the queue accepted (count).
+    pub const ORDERS_ENQUEUED: &str = "OrdersEnqueued";
+    /// Ingest: valid orders the queue did not accept (count).
+    pub const ENQUEUE_FAILED: &str = "EnqueueFailed";
+    /// Worker: orders stored (count).
+    pub const ORDERS_PROCESSED: &str = "OrdersProcessed";
+    /// Worker: deliveries of orders already stored (count).
+    pub const ORDERS_DUPLICATE: &str = "OrdersDuplicate";
+    /// Worker: records that failed and go back to the queue (count).
+    pub const ORDERS_FAILED: &str = "OrdersFailed";
+    /// Worker: time to process one record (milliseconds).
+    pub const PROCESSING_TIME: &str = "ProcessingTime";
+    /// Worker: records per invocation (count).
+    pub const BATCH_SIZE: &str = "BatchSize";
+    /// Worker: records delivered more than once (`ApproximateReceiveCount` > 1) (count).
+    pub const RECORDS_RETRIED: &str = "RecordsRetried";
+    /// Both: first invocation of a process (count).
+    pub const COLD_START: &str = "ColdStart";
+}
+
+/// `(function, metric)` for every metric the functions emit.
+pub const EMITTED: &[(&str, &str)] = &[
+    ("ingest", names::ORDERS_RECEIVED),
+    ("ingest", names::ORDERS_REJECTED),
+    ("ingest", names::ORDERS_ENQUEUED),
+    ("ingest", names::ENQUEUE_FAILED),
+    ("ingest", names::COLD_START),
+    ("worker", names::ORDERS_PROCESSED),
+    ("worker", names::ORDERS_DUPLICATE),
+    ("worker", names::ORDERS_FAILED),
+    ("worker", names::PROCESSING_TIME),
+    ("worker", names::BATCH_SIZE),
+    ("worker", names::RECORDS_RETRIED),
+    ("worker", names::COLD_START),
+];
+
+/// Metrics recorded as distributions (one value per record or per invocation); every
+/// other metric of [`EMITTED`] is a counter.
+pub const DISTRIBUTIONS: &[&str] = &[names::PROCESSING_TIME, names::BATCH_SIZE];
+
+/// The unit of a metric of the contract: milliseconds for `ProcessingTime`, a count for
+/// the others; `None` for a name outside the contract.
+pub fn unit_of(name: &str) -> Option<Unit> {
+    if name == names::PROCESSING_TIME {
+        Some(Unit::Milliseconds)
+    } else if EMITTED.iter().any(|(_, metric)| *metric == name) {
+        Some(Unit::Count)
+    } else {
+        None
+    }
+}
+
+/// EMF: most metric definitions in one directive (more are written as further lines).
+pub const MAX_METRICS_PER_DIRECTIVE: usize = 100;
+/// EMF: most values in one metric's array (more are written as further lines).
+pub const MAX_VALUES_PER_METRIC: usize = 100;
+/// EMF: most dimensions in one dimension set.
+pub const MAX_DIMENSIONS_PER_SET: usize = 30;
+/// Most distribution values kept between two flushes (a flush per invocation keeps far
+/// fewer: at most one per record); past it values are counted in the summaries but not
+/// written, and a warning is logged.
+pub const MAX_PENDING_VALUES: usize = 100_000;
+
+/// Where the functions' metrics go: the CloudWatch namespace and the `Service` dimension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// CloudWatch namespace (`METRICS_NAMESPACE`, default [`DEFAULT_NAMESPACE`]).
+    pub namespace: String,
+    /// Value of the `Service` dimension (`SERVICE_NAME`, default [`DEFAULT_SERVICE`]).
+    pub service: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+            service: DEFAULT_SERVICE.to_owned(),
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Reads `METRICS_NAMESPACE` and `SERVICE_NAME` through `get` (unset or blank: the
+    /// defaults). A namespace CloudWatch would refuse is an error at init.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |name: &str, default: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let namespace = read(ENV_METRICS_NAMESPACE, DEFAULT_NAMESPACE);
+        let service = read(ENV_SERVICE_NAME, DEFAULT_SERVICE);
+        let invalid = |name: &'static str, value: &str, reason: &str| ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if namespace.len() > 255 {
+            return Err(invalid(
+                ENV_METRICS_NAMESPACE,
+                &namespace,
+                "at most 255 characters",
+            ));
+        }
+        if !namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " .-_/#:".contains(c))
+        {
+            return Err(invalid(
+                ENV_METRICS_NAMESPACE,
+                &namespace,
+                "only letters, digits, spaces and . - _ / # : are allowed",
+            ));
+        }
+        if namespace.starts_with("AWS/") {
+            return Err(invalid(
+                ENV_METRICS_NAMESPACE,
+                &namespace,
+                "the AWS/ prefix is reserved for AWS services",
+            ));
+        }
+        if service.chars().count() > 1024 || service.chars().any(char::is_control) {
+            return Err(invalid(
+                ENV_SERVICE_NAME,
+                &service,
+                "at most 1024 characters, no control characters",
+            ));
+        }
+        Ok(Self { namespace, service })
+    }
+
+    /// [`MetricsConfig::from_lookup`] over the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Storage shared by both recorders.
+
+/// Labels of a series, in dimension order: `Function` first, then by name.
+type Labels = Vec<(String, String)>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SeriesKey {
+    labels: Labels,
+    name: String,
+}
+
+impl SeriesKey {
+    fn of(key: &Key) -> Self {
+        let mut labels: Labels = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        labels.sort_by(|a, b| {
+            (a.0 != dimensions::FUNCTION, &a.0).cmp(&(b.0 != dimensions::FUNCTION, &b.0))
+        });
+        Self {
+            labels,
+            name: key.name().to_owned(),
+        }
+    }
+
+    fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A counter: its running total, and what was added since the last flush.
+#[derive(Debug, Default)]
+struct CounterCell {
+    total: AtomicU64,
+    unflushed: AtomicU64,
+    touched: AtomicBool,
+}
+
+impl CounterFn for CounterCell {
+    fn increment(&self, value: u64) {
+        self.total.fetch_add(value, Ordering::Relaxed);
+        self.unflushed.fetch_add(value, Ordering::Relaxed);
+        self.touched.store(true, Ordering::Release);
+    }
+
+    fn absolute(&self, value: u64) {
+        let previous = self.total.fetch_max(value, Ordering::Relaxed);
+        self.unflushed
+            .fetch_add(value.saturating_sub(previous), Ordering::Relaxed);
+        self.touched.store(true, Ordering::Release);
+    }
+}
+
+/// A gauge: its last value (f64 bits), and whether it was set since the last flush.
+#[derive(Debug, Default)]
+struct GaugeCell {
+    bits: AtomicU64,
+    touched: AtomicBool,
+}
+
+impl GaugeCell {
+    fn update(&self, f: impl Fn(f64) -> f64) {
+        let _ = self
+            .bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some(f(f64::from_bits(bits)).to_bits())
+            });
+        self.touched.store(true, Ordering::Release);
+    }
+
+    fn value(&self) -> f64 {
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
+    }
+}
+
+impl GaugeFn for GaugeCell {
+    fn increment(&self, value: f64) {
+        self.update(|v| v + value);
+    }
+    fn decrement(&self, value: f64) {
+        self.update(|v| v - value);
+    }
+    fn set(&self, value: f64) {
+        self.update(|_| value);
+    }
+}
+
+/// A distribution: summary statistics since the start, and (for EMF) the values since the
+/// last flush.
+#[derive(Debug)]
+struct HistogramCell {
+    state: Mutex<HistogramState>,
+    keep_values: bool,
+}
+
+#[derive(Debug, Default)]
+struct HistogramState {
+    summary: Summary,
+    pending: Vec<f64>,
+    dropped: u64,
+}
+
+impl HistogramFn for HistogramCell {
+    fn record(&self, value: f64) {
+        if !value.is_finite() {
+            return; // JSON has no NaN or infinity, and CloudWatch refuses them.
+        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.summary.add(value);
+        if self.keep_values {
+            if state.pending.len() < MAX_PENDING_VALUES {
+                state.pending.push(value);
+            } else {
+                state.dropped += 1;
+            }
+        }
+    }
+}
+
+/// Count, sum, minimum and maximum of a distribution's values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Values recorded.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest (`None` before the first value).
+    pub min: Option<f64>,
+    /// The largest (`None` before the first value).
+    pub max: Option<f64>,
+}
+
+impl Summary {
+    fn add(&mut self, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = Some(self.min.map_or(value, |m| m.min(value)));
+        self.max = Some(self.max.map_or(value, |m| m.max(value)));
+    }
+
+    fn merge(&mut self, other: &Summary) {
+        self.count += other.count;
+        self.sum += other.sum;
+        for v in other.min.iter().chain(other.max.iter()) {
+            self.min = Some(self.min.map_or(*v, |m| m.min(*v)));
+            self.max = Some(self.max.map_or(*v, |m| m.max(*v)));
+        }
+    }
+
+    /// The mean (`None` before the first value).
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Series {
+    Counter(Arc<CounterCell>),
+    Gauge(Arc<GaugeCell>),
+    Histogram(Arc<HistogramCell>),
+}
+
+impl Series {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Counter(_) => "counter",
+            Self::Gauge(_) => "gauge",
+            Self::Histogram(_) => "histogram",
+        }
+    }
+}
+
+/// Every series by name and labels, and the units described through the facade.
+#[derive(Debug, Default)]
+struct Registry {
+    series: Mutex<SeriesIndex>,
+    units: Mutex<HashMap<String, Unit>>,
+    keep_values: bool,
+}
+
+/// The series, and a look-up of them by the facade's own key.
+#[derive(Debug, Default)]
+struct SeriesIndex {
+    /// Every series by name and sorted labels (what snapshots and flushes read).
+    all: BTreeMap<SeriesKey, Series>,
+    /// The same series by the facade's key (hashed once, labels in call order): a
+    /// `counter!` on the hot path finds its series without building a [`SeriesKey`].
+    /// Series are never removed, so an entry here never goes stale.
+    by_key: HashMap<Key, Series>,
+}
+
+impl Registry {
+    fn new(keep_values: bool) -> Self {
+        Self {
+            keep_values,
+            ..Self::default()
+        }
+    }
+
+    /// The series for `key`, created by `make` if new; `None` (with a warning) when the
+    /// name and labels are already registered as another kind of metric.
+    fn series(
+        &self,
+        key: &Key,
+        kind: &'static str,
+        make: impl FnOnce() -> Series,
+    ) -> Option<Series> {
+        let mut index = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(series) = index.by_key.get(key).filter(|s| s.kind() == kind) {
+            return Some(series.clone());
+        }
+        let series_key = SeriesKey::of(key);
+        let series = index
+            .all
+            .entry(series_key.clone())
+            .or_insert_with(make)
+            .clone();
+        if series.kind() == kind {
+            index.by_key.insert(key.clone(), series.clone());
+            Some(series)
+        } else {
+            tracing::warn!(
+                metric = %series_key.name,
+                registered_as = series.kind(),
+                requested_as = kind,
+                "metric registered twice with different kinds; ignoring the second"
+            );
+            None
+        }
+    }
+
+    fn describe(&self, key: KeyName, unit: Option<Unit>) {
+        let mut units = self.units.lock().unwrap_or_else(PoisonError::into_inner);
+        match unit {
+            Some(unit) => units.insert(key.as_str().to_owned(), unit),
+            None => units.remove(key.as_str()),
+        };
+    }
+
+    /// The CloudWatch unit of a series: described through the facade, else the
+    /// contract's ([`unit_of`]), else `Count` for a counter and `None` otherwise.
+    fn unit(&self, name: &str, series: &Series) -> &'static str {
+        let described = self
+            .units
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .copied();
+        match described.or_else(|| unit_of(name)) {
+            Some(unit) => cloudwatch_unit(unit),
+            None if matches!(series, Series::Counter(_)) => "Count",
+            None => "None",
+        }
+    }
+
+    fn snapshot(&self) -> Vec<(SeriesKey, Series)> {
+        self.series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .all
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect()
+    }
+}
+
+impl Recorder for Registry {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, _: SharedString) {
+        self.describe(key, unit);
+    }
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, _: SharedString) {
+        self.describe(key, unit);
+    }
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, _: SharedString) {
+        self.describe(key, unit);
+    }
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        match self.series(key, "counter", || Series::Counter(Arc::default())) {
+            Some(Series::Counter(cell)) => Counter::from_arc(cell),
+            _ => Counter::noop(),
+        }
+    }
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        match self.series(key, "gauge", || Series::Gauge(Arc::default())) {
+            Some(Series::Gauge(cell)) => Gauge::from_arc(cell),
+            _ => Gauge::noop(),
+        }
+    }
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        let keep_values = self.keep_values;
+        let make = || {
+            Series::Histogram(Arc::new(HistogramCell {
+                state: Mutex::default(),
+                keep_values,
+            }))
+        };
+        match self.series(key, "histogram", make) {
+            Some(Series::Histogram(cell)) => Histogram::from_arc(cell),
+            _ => Histogram::noop(),
+        }
+    }
+}
+
+/// The CloudWatch name of a unit (EMF takes CloudWatch's `StandardUnit` names).
+pub fn cloudwatch_unit(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Count => "Count",
+        Unit::Percent => "Percent",
+        Unit::Seconds => "Seconds",
+        Unit::Milliseconds => "Milliseconds",
+        Unit::Microseconds => "Microseconds",
+        // CloudWatch has no nanoseconds: such a value is written as a plain number.
+        Unit::Nanoseconds => "None",
+        Unit::Tebibytes => "Terabytes",
+        Unit::Gibibytes => "Gigabytes",
+        Unit::Mebibytes => "Megabytes",
+        Unit::Kibibytes => "Kilobytes",
+        Unit::Bytes => "Bytes",
+        Unit::TerabitsPerSecond => "Terabits/Second",
+        Unit::GigabitsPerSecond => "Gigabits/Second",
+        Unit::MegabitsPerSecond => "Megabits/Second",
+        Unit::KilobitsPerSecond => "Kilobits/Second",
+        Unit::BitsPerSecond => "Bits/Second",
+        Unit::CountPerSecond => "Count/Second",
+    }
+}
+
+macro_rules! delegate_recorder {
+    ($ty:ty) => {
+        impl Recorder for $ty {
+            fn describe_counter(&self, key: KeyName, unit: Option<Unit>, d: SharedString) {
+                self.registry.describe_counter(key, unit, d)
+            }
+            fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, d: SharedString) {
+                self.registry.describe_gauge(key, unit, d)
+            }
+            fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, d: SharedString) {
+                self.registry.describe_histogram(key, unit, d)
+            }
+            fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+                self.registry.register_counter(key, metadata)
+            }
+            fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+                self.registry.register_gauge(key, metadata)
+            }
+            fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+                self.registry.register_histogram(key, metadata)
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// In memory: `orders local` and tests.
+
+/// A recorder keeping running totals in memory (`orders local`, tests). Cheap to clone:
+/// clones share the totals.
+#[derive(Debug, Clone)]
+pub struct InMemoryMetrics {
+    registry: Arc<Registry>,
+}
+
+impl Default for InMemoryMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+delegate_recorder!(InMemoryMetrics);
+
+impl InMemoryMetrics {
+    /// Empty totals.
+    pub fn new() -> Self {
+        Self {
+            registry: Arc::new(Registry::new(false)),
+        }
+    }
+
+    /// Runs `future` with this recorder (see [`scoped`]).
+    pub fn scope<F: Future>(&self, future: F) -> Scoped<Self, F> {
+        scoped(self.clone(), future)
+    }
+
+    /// Sum of every counter named `name` whose labels include all of `labels`
+    /// (`&[("Function", "ingest")]`: every error code's rejections together).
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.matching(name, labels)
+            .filter_map(|s| match s {
+                Series::Counter(c) => Some(c.total.load(Ordering::Relaxed)),
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// The merged summary of every distribution named `name` whose labels include all of
+    /// `labels`.
+    pub fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Summary {
+        let mut summary = Summary::default();
+        for series in self.matching(name, labels) {
+            if let Series::Histogram(h) = series {
+                let state = h.state.lock().unwrap_or_else(PoisonError::into_inner);
+                summary.merge(&state.summary);
+            }
+        }
+        summary
+    }
+
+    fn matching<'a>(
+        &self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = Series> + 'a {
+        self.registry
+            .snapshot()
+            .into_iter()
+            .filter(move |(key, _)| {
+                key.name == name && labels.iter().all(|(k, v)| key.label(k) == Some(*v))
+            })
+            .map(|(_, series)| series)
+    }
+
+    /// Every total, by function, as JSON: each counter of [`EMITTED`] (0 until it
+    /// counts), each distribution's `count`/`sum`/`min`/`max`/`mean`, and for a counter
+    /// with more labels than `Function` a breakdown named `<Name>By<Label>`
+    /// (`"OrdersRejectedByErrorCode": {"validation_failed": 2}`).
+    pub fn snapshot(&self) -> Value {
+        let mut out: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        for (function, name) in EMITTED {
+            let entry = out.entry((*function).to_owned()).or_default();
+            let value = if DISTRIBUTIONS.contains(name) {
+                summary_json(&Summary::default())
+            } else {
+                json!(0)
+            };
+            entry.insert((*name).to_owned(), value);
+            if *name == names::ORDERS_REJECTED {
+                entry.insert(format!("{name}By{}", dimensions::ERROR_CODE), json!({}));
+            }
+        }
+        let mut summaries: BTreeMap<(String, String), Summary> = BTreeMap::new();
+        for (key, series) in self.registry.snapshot() {
+            let function = key
+                .label(dimensions::FUNCTION)
+                .unwrap_or("other")
+                .to_owned();
+            let entry = out.entry(function.clone()).or_default();
+            match series {
+                Series::Counter(c) => {
+                    let n = c.total.load(Ordering::Relaxed);
+                    add_count(entry, &key.name, n);
+                    for (label, value) in
+                        key.labels.iter().filter(|(k, _)| k != dimensions::FUNCTION)
+                    {
+                        let by = entry
+                            .entry(format!("{}By{label}", key.name))
+                            .or_insert_with(|| json!({}));
+                        if let Value::Object(map) = by {
+                            add_count(map, value, n);
+                        }
+                    }
+                }
+                Series::Gauge(g) => {
+                    entry.insert(key.name.clone(), json!(g.value()));
+                }
+                Series::Histogram(h) => {
+                    let state = h.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    summaries
+                        .entry((function, key.name.clone()))
+                        .or_default()
+                        .merge(&state.summary);
+                }
+            }
+        }
+        for ((function, name), summary) in summaries {
+            out.entry(function)
+                .or_default()
+                .insert(name, summary_json(&summary));
+        }
+        Value::Object(
+            out.into_iter()
+                .map(|(k, v)| (k, Value::Object(v)))
+                .collect(),
+        )
+    }
+}
+
+fn add_count(map: &mut Map<String, Value>, name: &str, n: u64) {
+    let before = map.get(name).and_then(Value::as_u64).unwrap_or(0);
+    map.insert(name.to_owned(), json!(before + n));
+}
+
+fn summary_json(s: &Summary) -> Value {
+    json!({"count": s.count, "sum": s.sum, "min": s.min, "max": s.max, "mean": s.mean()})
+}
+
+/// A future that runs with its own metrics recorder: see [`scoped`].
+#[derive(Debug)]
+pub struct Scoped<R, F> {
+    recorder: R,
+    future: Pin<Box<F>>,
+}
+
+/// Runs `future` with `recorder` as the recorder of everything it records, on whichever
+/// thread each poll happens (the recorder is set around every poll, so it follows the
+/// task across a multi-threaded runtime). Tasks the future spawns are not covered.
+/// A scoped recorder wins over the process-global one, so one process can run several
+/// local pipelines (or tests), each counting its own.
+pub fn scoped<R: Recorder, F: Future>(recorder: R, future: F) -> Scoped<R, F> {
+    Scoped {
+        recorder,
+        future: Box::pin(future),
+    }
+}
+
+impl<R: Recorder + Unpin, F: Future> Future for Scoped<R, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let _guard = ::metrics::set_default_local_recorder(&this.recorder);
+        this.future.as_mut().poll(cx)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CloudWatch Embedded Metric Format: Lambda.
+
+/// Where EMF lines are written (stdout in Lambda; a buffer in tests).
+pub type EmfWriter = Box<dyn Write + Send>;
+
+/// The Lambda recorder: collects what an invocation records and, on [`EmfMetrics::flush`],
+/// writes it as CloudWatch Embedded Metric Format, one JSON document per line.
+///
+/// One document per distinct set of labels (for example one per `ErrorCode`), holding
+/// every metric of that set recorded since the last flush: a counter's increase (a
+/// counter incremented by 0 is written as 0, so a function can publish explicit zeros),
+/// a gauge's value, a distribution's values as an array. Each document has one directive
+/// with the configured namespace, the dimension set `[Service, Function, …labels]` and,
+/// when there are labels beyond `Function`, also the roll-up set `[Service, Function]`.
+/// Past 100 metrics or 100 values of one metric, further documents are written.
+#[derive(Clone)]
+pub struct EmfMetrics {
+    registry: Arc<Registry>,
+    config: Arc<MetricsConfig>,
+    out: Arc<Mutex<EmfWriter>>,
+}
+
+impl std::fmt::Debug for EmfMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmfMetrics")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+delegate_recorder!(EmfMetrics);
+
+/// The global recorder was already installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a global metrics recorder is already installed")]
+pub struct AlreadyInstalled;
+
+impl EmfMetrics {
+    /// An emitter writing to `out`.
+    pub fn new(config: MetricsConfig, out: EmfWriter) -> Self {
+        Self {
+            registry: Arc::new(Registry::new(true)),
+            config: Arc::new(config),
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+
+    /// An emitter writing to stdout (Lambda sends stdout to CloudWatch Logs, which
+    /// extracts the metrics from lines with an `_aws` member).
+    pub fn stdout(config: MetricsConfig) -> Self {
+        Self::new(config, Box::new(std::io::stdout()))
+    }
+
+    /// Makes this the process's recorder (`main.rs`, once).
+    pub fn install(&self) -> Result<(), AlreadyInstalled> {
+        ::metrics::set_global_recorder(self.clone()).map_err(|_| AlreadyInstalled)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MetricsConfig {
+        &self.config
+    }
+
+    /// Writes what was recorded since the last flush (nothing if nothing was) and returns
+    /// the number of lines written. Call once at the end of every invocation.
+    pub fn flush(&self) -> std::io::Result<usize> {
+        let lines = self.render(now_ms());
+        if lines.is_empty() {
+            return Ok(0);
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        // One write for all lines, so log lines of other writers never land inside one.
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(lines.len())
+    }
+
+    /// [`EmfMetrics::flush`], logging a failure instead of returning it (the invocation's
+    /// answer matters more than its metrics).
+    pub fn flush_or_log(&self) {
+        if let Err(error) = self.flush() {
+            tracing::warn!(%error, "could not write the invocation's metrics");
+        }
+    }
+
+    /// The EMF documents for what was recorded since the last flush, stamped
+    /// `timestamp_ms`; takes the values out (a second call returns nothing new).
+    pub fn render(&self, timestamp_ms: u64) -> Vec<String> {
+        let mut groups: BTreeMap<Labels, Vec<(String, &'static str, Value)>> = BTreeMap::new();
+        for (key, series) in self.registry.snapshot() {
+            let unit = self.registry.unit(&key.name, &series);
+            let values: Vec<Value> = match &series {
+                Series::Counter(c) => {
+                    let delta = c.unflushed.swap(0, Ordering::Relaxed);
+                    let touched = c.touched.swap(false, Ordering::Acquire);
+                    if touched || delta > 0 {
+                        vec![json!(delta)]
+                    } else {
+                        continue;
+                    }
+                }
+                Series::Gauge(g) => {
+                    if g.touched.swap(false, Ordering::Acquire) {
+                        vec![json!(g.value())]
+                    } else {
+                        continue;
+                    }
+                }
+                Series::Histogram(h) => {
+                    let mut state = h.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    if state.dropped > 0 {
+                        tracing::warn!(metric = %key.name, dropped = state.dropped, "too many values between two flushes; some were not written");
+                        state.dropped = 0;
+                    }
+                    let pending = std::mem::take(&mut state.pending);
+                    if pending.is_empty() {
+                        continue;
+                    }
+                    // One entry per chunk of at most 100 values (each becomes an array).
+                    pending
+                        .chunks(MAX_VALUES_PER_METRIC)
+                        .map(|chunk| json!(chunk))
+                        .collect()
+                }
+            };
+            if key.labels.len() + 1 > MAX_DIMENSIONS_PER_SET
+                || key.labels.iter().any(|(k, _)| k == dimensions::SERVICE)
+            {
+                tracing::warn!(metric = %key.name, "metric has too many labels, or a Service label; not written");
+                continue;
+            }
+            let group = groups.entry(key.labels.clone()).or_default();
+            for value in values {
+                group.push((key.name.clone(), unit, value));
+            }
+        }
+
+        let mut lines = Vec::new();
+        for (labels, entries) in groups {
+            // Pack into documents: at most 100 metrics each, a name at most once each.
+            let mut documents: Vec<Vec<(String, &'static str, Value)>> = Vec::new();
+            for entry in entries {
+                let slot = documents.iter_mut().find(|d| {
+                    d.len() < MAX_METRICS_PER_DIRECTIVE && d.iter().all(|(n, _, _)| *n != entry.0)
+                });
+                match slot {
+                    Some(document) => document.push(entry),
+                    None => documents.push(vec![entry]),
+                }
+            }
+            for document in documents {
+                lines.push(self.document(timestamp_ms, &labels, document).to_string());
+            }
+        }
+        lines
+    }
+
+    fn document(
+        &self,
+        timestamp_ms: u64,
+        labels: &Labels,
+        metrics: Vec<(String, &'static str, Value)>,
+    ) -> Value {
+        let mut full = vec![dimensions::SERVICE.to_owned()];
+        full.extend(labels.iter().map(|(k, _)| k.clone()));
+        let mut sets = vec![full];
+        let has_function = labels.iter().any(|(k, _)| k == dimensions::FUNCTION);
+        if has_function && labels.len() > 1 {
+            sets.push(vec![
+                dimensions::SERVICE.to_owned(),
+                dimensions::FUNCTION.to_owned(),
+            ]);
+        }
+        let mut root = Map::new();
+        root.insert(dimensions::SERVICE.to_owned(), json!(self.config.service));
+        for (k, v) in labels {
+            root.insert(k.clone(), json!(v));
+        }
+        let mut definitions = Vec::with_capacity(metrics.len());
+        for (name, unit, value) in metrics {
+            if root.contains_key(&name) {
+                tracing::warn!(metric = %name, "metric named like a dimension; not written");
+                continue;
+            }
+            definitions.push(json!({"Name": name, "Unit": unit}));
+            root.insert(name, value);
+        }
+        root.insert(
+            "_aws".to_owned(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.config.namespace,
+                    "Dimensions": sets,
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        Value::Object(root)
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}

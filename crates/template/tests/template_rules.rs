@@ -1,0 +1,498 @@
+//! `template.yaml` and `samconfig.toml` keep the rules that stop orders from being lost,
+//! doubled or dead-lettered unrun, in every environment; and the checker really catches a
+//! broken rule.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use orders_domain::{MAX_EMAIL_LEN, MAX_ITEMS, MAX_QTY, MAX_SKU_LEN, MIN_QTY};
+use orders_platform::config::{
+    ENV_DEADLINE_MARGIN_MS, ENV_PROCESSING_DELAY_MS, ENV_QUEUE_URL, ENV_TABLE_NAME,
+};
+use orders_template::{resolve_scalar, PipelineSettings, SamConfig, Template};
+use serde_yaml_ng::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn template() -> Template {
+    Template::load(root().join("template.yaml")).unwrap()
+}
+
+fn samconfig() -> SamConfig {
+    SamConfig::load(root().join("samconfig.toml")).unwrap()
+}
+
+fn tag<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    match value {
+        Value::Tagged(t) if t.tag == name => Some(&t.value),
+        _ => None,
+    }
+}
+
+fn get_att(value: &Value) -> Option<String> {
+    tag(value, "!GetAtt")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+fn ref_name(value: &Value) -> Option<&str> {
+    tag(value, "!Ref").and_then(Value::as_str)
+}
+
+/// Every environment: template defaults alone, and each samconfig environment.
+fn environments() -> Vec<(String, Option<BTreeMap<String, String>>)> {
+    let config = samconfig();
+    let mut envs = vec![("template defaults".to_owned(), None)];
+    for env in config.environments() {
+        envs.push((env.to_owned(), config.overrides(env).cloned()));
+    }
+    envs
+}
+
+#[test]
+fn samconfig_has_default_and_prod_and_only_known_parameters() {
+    let config = samconfig();
+    let names: Vec<&str> = config.environments().collect();
+    assert!(
+        names.contains(&"default") && names.contains(&"prod"),
+        "{names:?}"
+    );
+    let known = template().parameter_defaults();
+    for env in names {
+        for key in config.overrides(env).unwrap().keys() {
+            assert!(known.contains_key(key), "{env}: unknown parameter {key}");
+        }
+    }
+    let text = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    for env in ["default", "prod"] {
+        let deploy = &doc[env]["deploy"]["parameters"];
+        assert_eq!(deploy["resolve_s3"].as_bool(), Some(true), "{env}");
+        assert!(
+            deploy["capabilities"]
+                .as_str()
+                .unwrap()
+                .contains("CAPABILITY_IAM"),
+            "{env}"
+        );
+        assert!(deploy.get("region").is_some(), "{env}");
+        assert!(
+            doc[env]["global"]["parameters"]["stack_name"]
+                .as_str()
+                .is_some(),
+            "{env}"
+        );
+    }
+    assert_eq!(
+        config.overrides("prod").unwrap()["TableDeletionProtection"],
+        "true"
+    );
+}
+
+#[test]
+fn timing_rules_hold_in_every_environment() {
+    let template = template();
+    for (name, overrides) in environments() {
+        let settings = PipelineSettings::resolve(&template, overrides.as_ref()).unwrap();
+        assert!(
+            settings.violations().is_empty(),
+            "{name}: {:#?}",
+            settings.violations()
+        );
+        assert!(settings.report_batch_item_failures);
+        assert!(settings.max_receive_count >= 5);
+        assert!(settings.visibility_timeout >= settings.worker_timeout * 6);
+        if let Some(reserved) = settings.worker_reserved_concurrency {
+            assert!(settings.maximum_concurrency <= reserved, "{name}");
+        }
+        // Rule 7: a full burst, and what refills while it runs, fits the executions left.
+        assert!(
+            settings.api_peak_concurrency() <= settings.api_concurrency(),
+            "{name}: {settings:?}"
+        );
+    }
+}
+
+#[test]
+fn the_default_environment_answers_a_burst_with_429_before_lambda_throttles() {
+    // The arithmetic samconfig.toml explains, for a new account's 10 executions.
+    let settings =
+        PipelineSettings::resolve(&template(), samconfig().overrides("default")).unwrap();
+    assert_eq!(settings.account_concurrency, 10);
+    assert_eq!(settings.worker_concurrency(), 5);
+    assert_eq!(settings.api_concurrency(), 5);
+    assert_eq!((settings.api_burst_limit, settings.api_rate_limit), (2, 40));
+    assert_eq!(
+        settings.api_peak_concurrency(),
+        4,
+        "one execution to spare for an invocation that runs long"
+    );
+    // The template's own defaults are the default environment's.
+    let defaults = PipelineSettings::resolve(&template(), None).unwrap();
+    assert_eq!(defaults, settings);
+}
+
+#[test]
+fn the_checker_catches_each_broken_rule() {
+    let template = template();
+    let cases: [(&str, &str, &str); 9] = [
+        ("QueueVisibilityTimeout", "179", "VisibilityTimeout"),
+        ("MaxReceiveCount", "4", "maxReceiveCount"),
+        ("ProcessingDelayMs", "2000-25000", "slow records"),
+        ("WorkerReservedConcurrency", "4", "MaximumConcurrency"),
+        ("BatchSize", "100", "BatchSize"),
+        // Rule 7: the stage lets through more than the executions left to the API.
+        (
+            "ApiThrottlingBurstLimit",
+            "4",
+            "API stage burst 4 + rate 40/s x 50 ms = 6",
+        ),
+        (
+            "ApiThrottlingRateLimit",
+            "61",
+            "API stage burst 2 + rate 61/s x 50 ms = 6",
+        ),
+        (
+            "WorkerReservedConcurrency",
+            "7",
+            "left to the API (AccountConcurrency 10 - the worker's 7)",
+        ),
+        (
+            "AccountConcurrency",
+            "5",
+            "leave none of AccountConcurrency 5",
+        ),
+    ];
+    for (param, value, expected) in cases {
+        let overrides = BTreeMap::from([(param.to_owned(), value.to_owned())]);
+        let settings = PipelineSettings::resolve(&template, Some(&overrides)).unwrap();
+        let violations = settings.violations();
+        assert_eq!(violations.len(), 1, "{param}={value}: {violations:?}");
+        assert!(
+            violations[0].contains(expected),
+            "{param}={value}: {violations:?}"
+        );
+    }
+    let mut broken = template.clone();
+    let worker = broken.root_mut()["Resources"]["WorkerFunction"]["Properties"]["Events"]
+        ["OrdersQueueEvent"]["Properties"]
+        .as_mapping_mut()
+        .unwrap();
+    worker.remove("FunctionResponseTypes");
+    let settings = PipelineSettings::resolve(&broken, None).unwrap();
+    assert!(settings
+        .violations()
+        .iter()
+        .any(|v| v.contains("ReportBatchItemFailures")));
+}
+
+#[test]
+fn report_batch_item_failures_is_spelled_exactly() {
+    // The linter does not catch a misspelled FunctionResponseTypes value.
+    let template = template();
+    let event = &template.properties("WorkerFunction").unwrap()["Events"]["OrdersQueueEvent"];
+    assert_eq!(event["Type"], "SQS");
+    let types = event["Properties"]["FunctionResponseTypes"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(
+        types,
+        &vec![Value::String("ReportBatchItemFailures".into())]
+    );
+    assert_eq!(
+        get_att(&event["Properties"]["Queue"]).as_deref(),
+        Some("OrdersQueue.Arn")
+    );
+}
+
+/// All IAM statements the template itself writes, by function.
+fn statements(template: &Template, function: &str) -> Vec<Value> {
+    let policies = template.properties(function).unwrap()["Policies"]
+        .as_sequence()
+        .unwrap();
+    let mut out = Vec::new();
+    for policy in policies {
+        assert!(policy.is_mapping(), "{function}: only inline statements, no SAM policy templates or managed policies: {policy:?}");
+        out.extend(policy["Statement"].as_sequence().unwrap().iter().cloned());
+    }
+    out
+}
+
+fn walk_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Sequence(seq) => seq.iter().for_each(|v| walk_strings(v, out)),
+        Value::Mapping(map) => map.iter().for_each(|(k, v)| {
+            walk_strings(k, out);
+            walk_strings(v, out)
+        }),
+        Value::Tagged(t) => walk_strings(&t.value, out),
+        _ => {}
+    }
+}
+
+/// The actions a statement allows and the resource (a `!GetAtt`) it allows them on.
+type Grant<'a> = (Vec<&'a str>, &'a str);
+
+/// (actions, resource) of each statement.
+fn grants(statement: &Value) -> (Vec<String>, Option<String>) {
+    let actions = match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        other => panic!("unexpected Action {other:?}"),
+    };
+    (actions, get_att(&statement["Resource"]))
+}
+
+#[test]
+fn each_function_gets_only_the_actions_it_needs_on_its_own_resources() {
+    let template = template();
+    let expected: [(&str, Vec<Grant>); 3] = [
+        (
+            "IngestFunction",
+            vec![
+                (vec!["sqs:SendMessage"], "OrdersQueue.Arn"),
+                (
+                    vec![
+                        "dynamodb:PutItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                    ],
+                    "IdempotencyTable.Arn",
+                ),
+            ],
+        ),
+        (
+            "WorkerFunction",
+            vec![(vec!["dynamodb:PutItem"], "OrdersTable.Arn")],
+        ),
+        (
+            "StatusFunction",
+            vec![(vec!["dynamodb:GetItem"], "OrdersTable.Arn")],
+        ),
+    ];
+    for (function, wanted) in expected {
+        let statements = statements(&template, function);
+        assert_eq!(statements.len(), wanted.len(), "{function}: {statements:?}");
+        for (statement, (actions, resource)) in statements.iter().zip(wanted) {
+            assert_eq!(statement["Effect"], "Allow");
+            let (got_actions, got_resource) = grants(statement);
+            assert_eq!(got_actions, actions, "{function}");
+            assert_eq!(got_resource.as_deref(), Some(resource), "{function}");
+        }
+    }
+}
+
+#[test]
+fn the_idempotency_table_expires_its_keys() {
+    let template = template();
+    let table = template.properties("IdempotencyTable").unwrap();
+    assert_eq!(table["KeySchema"][0]["AttributeName"], "idempotency_key");
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        "expires_at"
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"],
+        Value::Bool(true)
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], Value::Bool(true));
+    let ingest = &template.properties("IngestFunction").unwrap()["Environment"]["Variables"];
+    assert_eq!(
+        ref_name(&ingest[orders_platform::config::ENV_IDEMPOTENCY_TABLE]),
+        Some("IdempotencyTable")
+    );
+}
+
+#[test]
+fn no_wildcards_in_any_policy_the_template_writes() {
+    let template = template();
+    let Value::Mapping(resources) = &template.root()["Resources"] else {
+        panic!()
+    };
+    let mut checked = 0;
+    for (id, resource) in resources {
+        let props = &resource["Properties"];
+        for key in ["Policies", "PolicyDocument", "AssumeRolePolicyDocument"] {
+            if let Some(policy) = props.get(key) {
+                let mut strings = Vec::new();
+                walk_strings(policy, &mut strings);
+                for s in strings {
+                    assert!(!s.contains('*'), "{id:?} {key}: wildcard in {s:?}");
+                }
+                checked += 1;
+            }
+        }
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        assert!(
+            !kind.starts_with("AWS::IAM::") || props.get("PolicyDocument").is_some(),
+            "{id:?}"
+        );
+    }
+    assert!(checked >= 2, "both functions' policies were checked");
+}
+
+#[test]
+fn functions_are_rust_on_al2023_with_parameters_and_tracing() {
+    let template = template();
+    for (function, binary, prefix) in [
+        ("IngestFunction", "ingest", "Ingest"),
+        ("WorkerFunction", "worker", "Worker"),
+    ] {
+        let resource = template.resource(function).unwrap();
+        assert_eq!(resource["Metadata"]["BuildMethod"], "rust-cargolambda");
+        assert_eq!(resource["Metadata"]["BuildProperties"]["Binary"], binary);
+        let p = &resource["Properties"];
+        assert_eq!(p["Runtime"], "provided.al2023");
+        assert_eq!(p["Handler"], "bootstrap");
+        assert_eq!(p["Tracing"], "Active");
+        assert_eq!(ref_name(&p["Architectures"][0]), Some("Architecture"));
+        assert_eq!(
+            ref_name(&p["MemorySize"]),
+            Some(format!("{prefix}MemorySize").as_str())
+        );
+        assert_eq!(
+            ref_name(&p["Timeout"]),
+            Some(format!("{prefix}Timeout").as_str())
+        );
+        let reserved = tag(&p["ReservedConcurrentExecutions"], "!If")
+            .unwrap()
+            .as_sequence()
+            .unwrap();
+        assert_eq!(
+            ref_name(&reserved[1]),
+            Some(format!("{prefix}ReservedConcurrency").as_str())
+        );
+    }
+    let defaults = template.parameter_defaults();
+    assert_eq!(defaults["Architecture"], "arm64");
+}
+
+#[test]
+fn environment_variables_match_what_the_code_reads() {
+    let template = template();
+    let ingest = &template.properties("IngestFunction").unwrap()["Environment"]["Variables"];
+    assert_eq!(ref_name(&ingest[ENV_QUEUE_URL]), Some("OrdersQueue"));
+    let worker = &template.properties("WorkerFunction").unwrap()["Environment"]["Variables"];
+    assert_eq!(ref_name(&worker[ENV_TABLE_NAME]), Some("OrdersTable"));
+    assert_eq!(
+        ref_name(&worker[ENV_PROCESSING_DELAY_MS]),
+        Some("ProcessingDelayMs")
+    );
+    assert_eq!(
+        ref_name(&worker[ENV_DEADLINE_MARGIN_MS]),
+        Some("DeadlineMarginMs")
+    );
+    assert_eq!(template.parameter_defaults()["ProcessingDelayMs"], "0");
+}
+
+#[test]
+fn queues_and_table_are_durable_and_encrypted() {
+    let template = template();
+    let queue = template.properties("OrdersQueue").unwrap();
+    let dlq = template.properties("OrdersDeadLetterQueue").unwrap();
+    assert_eq!(queue["SqsManagedSseEnabled"], Value::Bool(true));
+    assert_eq!(dlq["SqsManagedSseEnabled"], Value::Bool(true));
+    assert_eq!(dlq["MessageRetentionPeriod"].as_u64(), Some(14 * 24 * 3600));
+    assert_eq!(
+        get_att(&queue["RedrivePolicy"]["deadLetterTargetArn"]).as_deref(),
+        Some("OrdersDeadLetterQueue.Arn")
+    );
+    let defaults = template.parameter_defaults();
+    assert_eq!(
+        resolve_scalar(&queue["RedrivePolicy"]["maxReceiveCount"], &defaults).as_deref(),
+        Some("5")
+    );
+
+    let table = template.properties("OrdersTable").unwrap();
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["KeySchema"][0]["AttributeName"], "order_id");
+    assert_eq!(table["KeySchema"][0]["KeyType"], "HASH");
+    assert_eq!(table["KeySchema"].as_sequence().unwrap().len(), 1);
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        Value::Bool(true)
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], Value::Bool(true));
+    assert_eq!(
+        ref_name(&table["DeletionProtectionEnabled"]),
+        Some("TableDeletionProtection")
+    );
+}
+
+#[test]
+fn the_api_validates_and_throttles() {
+    let template = template();
+    let api = template.properties("OrdersApi").unwrap();
+    let settings = &api["MethodSettings"][0];
+    assert_eq!(
+        ref_name(&settings["ThrottlingRateLimit"]),
+        Some("ApiThrottlingRateLimit")
+    );
+    assert_eq!(
+        ref_name(&settings["ThrottlingBurstLimit"]),
+        Some("ApiThrottlingBurstLimit")
+    );
+    assert_eq!(api["TracingEnabled"], Value::Bool(true));
+    assert_eq!(api["GatewayResponses"]["THROTTLED"]["StatusCode"], "429");
+
+    let model = &api["Models"]["Order"];
+    let required: Vec<&str> = model["required"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(required, ["email", "items"]);
+    // The gateway's schema must never be stricter than the domain, or it would refuse
+    // orders the domain accepts; here it mirrors the domain's limits exactly.
+    let props = &model["properties"];
+    assert_eq!(
+        props["email"]["maxLength"].as_u64(),
+        Some(MAX_EMAIL_LEN as u64)
+    );
+    assert_eq!(props["items"]["maxItems"].as_u64(), Some(MAX_ITEMS as u64));
+    assert_eq!(
+        props["items"]["items"]["properties"]["sku"]["maxLength"].as_u64(),
+        Some(MAX_SKU_LEN as u64)
+    );
+    assert_eq!(
+        props["items"]["items"]["properties"]["qty"]["minimum"].as_u64(),
+        Some(MIN_QTY as u64)
+    );
+    assert_eq!(
+        props["items"]["items"]["properties"]["qty"]["maximum"].as_u64(),
+        Some(MAX_QTY as u64)
+    );
+
+    let get = &template.properties("StatusFunction").unwrap()["Events"]["GetOrder"]["Properties"];
+    assert_eq!(get["Path"], "/orders/{order_id}");
+    assert_eq!(get["Method"], "get");
+
+    let event = &template.properties("IngestFunction").unwrap()["Events"]["PostOrder"];
+    assert_eq!(event["Type"], "Api");
+    assert_eq!(event["Properties"]["Path"], "/order");
+    assert_eq!(event["Properties"]["Method"], "post");
+    assert_eq!(
+        ref_name(&event["Properties"]["RestApiId"]),
+        Some("OrdersApi")
+    );
+    let model_ref = &event["Properties"]["RequestModel"];
+    assert_eq!(model_ref["Model"], "Order");
+    assert_eq!(model_ref["Required"], Value::Bool(true));
+    assert_eq!(model_ref["ValidateBody"], Value::Bool(true));
+}
+
+#[test]
+fn outputs_name_everything_a_user_needs() {
+    let template = template();
+    for output in ["ApiUrl", "QueueUrl", "DeadLetterQueueUrl", "TableName"] {
+        assert!(template.root()["Outputs"].get(output).is_some(), "{output}");
+    }
+}
