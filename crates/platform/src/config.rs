@@ -22,6 +22,16 @@ pub const ENV_IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
 /// Environment variable with the `Retry-After` seconds ingest sends with a 503.
 pub const ENV_RETRY_AFTER_SECONDS: &str = "RETRY_AFTER_SECONDS";
 
+/// Environment variable lambda_runtime sets to the current invocation's X-Ray trace header.
+pub const ENV_TRACE_HEADER: &str = "_X_AMZN_TRACE_ID";
+
+/// The X-Ray trace header lambda_runtime sets before each (sequential) invocation.
+pub fn lambda_trace_header() -> Option<String> {
+    std::env::var(ENV_TRACE_HEADER)
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 /// Default safety margin: a record that cannot finish this long before the deadline fails.
 pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(1000);
 /// Longest one AWS call may take, retries included. The worker's timeout must leave room

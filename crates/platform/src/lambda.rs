@@ -5,8 +5,9 @@
 //! metrics recorder, builds the function's handler once from the shared AWS SDK
 //! configuration (clients and warm-up at init, as Lambda bills and expects), then serves
 //! invocations through the Lambda Runtime API, flushing the invocation's metrics after each
-//! one, whatever its outcome. The invocation span is `lambda_runtime`'s own
-//! ([`crate::xray`] takes its X-Ray parent from the trace id it carries). A `main.rs` is
+//! one, whatever its outcome. The invocation span is `lambda_runtime`'s own; with X-Ray on,
+//! each invocation first parents it on the function segment its trace header names
+//! (`xray::adopt_invocation`). A `main.rs` is
 //! then only the wiring that differs: which config, which adapters, which handler.
 
 use std::future::Future;
@@ -45,6 +46,8 @@ where
         let (handle, metrics) = (&handle, &metrics);
         lambda_runtime::run(lambda_runtime::service_fn(
             move |event: LambdaEvent<E>| async move {
+                #[cfg(feature = "xray")]
+                crate::xray::adopt_invocation(event.context.xray_trace_id.as_deref());
                 let answer = handle(state, event).await;
                 metrics.flush_or_log();
                 answer

@@ -6,13 +6,13 @@
 //! 1. `tracing` → OpenTelemetry through `tracing-opentelemetry` ([`layer`]), with
 //!    `opentelemetry-aws`'s [`XrayIdGenerator`] and a parent-based sampler that never starts a
 //!    trace of its own: a span is recorded only under a sampled X-Ray trace header.
-//! 2. The trace header: a root span (lambda_runtime's `Lambda runtime invoke` span, one per
-//!    invocation) is parented on the function segment named by the invocation's header:
-//!    the span's own `xrayTraceId` field (what lambda_runtime records; right even when
-//!    invocations run concurrently), else the header source of [`XrayConfig`] (by default
-//!    `_X_AMZN_TRACE_ID`, which lambda_runtime sets before each sequential invocation).
-//!    It is parsed by `opentelemetry-aws`'s [`XrayPropagator`]. `Sampled=0` (or `?`, or no
-//!    header at all, as during init) records nothing.
+//! 2. The trace header: each invocation, before its handler runs, parents lambda_runtime's
+//!    `Lambda runtime invoke` span on the function segment its trace header names
+//!    ([`adopt_invocation`], which `lambda::run` calls with the header Lambda sent with the
+//!    invocation; `tracing-opentelemetry`'s `set_parent`). It is parsed by
+//!    `opentelemetry-aws`'s [`XrayPropagator`]. `Sampled=0` (or `?`, or no header at all, as
+//!    during init) records nothing. Each invocation has its own header, so concurrent
+//!    invocations keep their own traces.
 //! 3. The invocation span stands for the function segment that Lambda itself reports, so it
 //!    is not exported: its children get the header's `Parent` as `parent_id`. Deeper spans
 //!    nest under their enclosing subsegment.
@@ -33,7 +33,6 @@
 //! `TableName` input attributes (`emit_input_attributes`). The request id is not available
 //! through either hook and is not recorded.
 
-use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -56,14 +55,12 @@ use opentelemetry_aws::xray_exporter::daemon_client::XrayDaemonClient;
 use opentelemetry_aws::xray_exporter::{SegmentTranslator, XrayExporter};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
-    Sampler, SdkTracer, SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanProcessor,
+    Sampler, SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes as SpanAttributes, Id, Record};
-use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
-use tracing_opentelemetry::OpenTelemetryLayer;
-use tracing_subscriber::layer::{Context, Layer};
+use tracing::{Level, Metadata, Subscriber};
+use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt as _};
+use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use crate::config::ConfigError;
@@ -71,8 +68,6 @@ use crate::config::ConfigError;
 /// Environment variable Lambda sets, with `Tracing: Active`, to the X-Ray daemon's address
 /// (`169.254.79.129:2000`; the X-Ray SDKs' `udp:host:port tcp:host:port` form is accepted).
 pub const ENV_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
-/// Environment variable lambda_runtime sets to the current invocation's trace header.
-pub const ENV_TRACE_HEADER: &str = "_X_AMZN_TRACE_ID";
 /// Name of lambda_runtime's per-invocation span: it stands for the function segment.
 pub const INVOCATION_SPAN: &str = "Lambda runtime invoke";
 /// Field of [`INVOCATION_SPAN`] holding the invocation's trace header.
@@ -83,47 +78,22 @@ const SDK_CALL_DURATION: &str = "smithy.client.call.duration";
 /// Span fields indexed as X-Ray annotations (searchable: `annotation.order_id = "…"`).
 const ANNOTATED_FIELDS: [&str; 2] = ["order_id", "message_id"];
 
-/// Where the current invocation's X-Ray trace header comes from.
-pub type TraceHeaderSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
-
-/// Where traces go and where the trace header comes from.
-#[derive(Clone)]
+/// Where traces go.
+#[derive(Debug, Clone)]
 pub struct XrayConfig {
     /// The X-Ray daemon (UDP).
     pub daemon: SocketAddr,
-    /// The current trace header, for root spans that do not carry one in
-    /// [`TRACE_HEADER_FIELD`].
-    pub trace_header: TraceHeaderSource,
     /// Region reported on AWS subsegments (`aws.region`).
     pub region: Option<String>,
 }
 
-impl fmt::Debug for XrayConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("XrayConfig")
-            .field("daemon", &self.daemon)
-            .field("region", &self.region)
-            .finish_non_exhaustive()
-    }
-}
-
 impl XrayConfig {
-    /// Sends to `daemon`; the trace header from `_X_AMZN_TRACE_ID`; no region.
+    /// Sends to `daemon`; no region.
     pub fn new(daemon: SocketAddr) -> Self {
         Self {
             daemon,
-            trace_header: Arc::new(lambda_trace_header),
             region: None,
         }
-    }
-
-    /// Reads the trace header from `source` instead of the process environment.
-    pub fn with_trace_header(
-        mut self,
-        source: impl Fn() -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.trace_header = Arc::new(source);
-        self
     }
 
     /// Reports `region` on AWS subsegments.
@@ -154,13 +124,6 @@ impl XrayConfig {
     pub fn from_env() -> Result<Option<Self>, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
-}
-
-/// The trace header lambda_runtime sets before each (sequential) invocation.
-pub fn lambda_trace_header() -> Option<String> {
-    std::env::var(ENV_TRACE_HEADER)
-        .ok()
-        .filter(|v| !v.is_empty())
 }
 
 /// Parses `host:port`, or the UDP part of `udp:host:port tcp:host:port`.
@@ -229,6 +192,9 @@ where
         .with_span_processor(processor)
         .build();
     let tracer = provider.tracer("orders");
+    // Keeps the tracer provider (and its processor) alive as long as the layer: the layer
+    // holds only a tracer, which refers to the provider weakly.
+    let provider = Arc::new(provider);
     let otel = OpenTelemetryLayer::new(tracer)
         .with_context_activation(false)
         .with_location(false)
@@ -236,14 +202,39 @@ where
         .with_level(false)
         .with_target(false)
         .with_tracked_inactivity(false);
-    let layer = XrayLayer {
-        otel,
-        trace_header: config.trace_header.clone(),
-        _provider: provider,
-    };
-    Ok(layer.with_filter(
-        tracing_subscriber::filter::filter_fn(traced).with_max_level_hint(Level::DEBUG),
+    Ok(otel.with_filter(
+        tracing_subscriber::filter::filter_fn(move |meta| {
+            let _keep_alive = &provider;
+            traced(meta)
+        })
+        .with_max_level_hint(Level::DEBUG),
     ))
+}
+
+/// Parents the current invocation span (lambda_runtime's [`INVOCATION_SPAN`], which runs
+/// the handler) on the function segment that the invocation's trace header names: the
+/// header Lambda sent with the invocation (`Lambda-Runtime-Trace-Id`, in the event's
+/// context), else [`crate::config::ENV_TRACE_HEADER`]. Without a header, or with `Sampled=0`, nothing of
+/// the invocation is recorded. [`crate::lambda::run`] calls it first thing in every
+/// invocation; it must run before the span has a child.
+///
+/// The invocation span stands for the function segment Lambda itself reports: it is not
+/// exported, and its children become subsegments of the function segment.
+pub fn adopt_invocation(header: Option<&str>) {
+    let header = header
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .or_else(crate::config::lambda_trace_header);
+    let Some(parent) = header.as_deref().and_then(parent_from_header) else {
+        return;
+    };
+    let span = tracing::Span::current();
+    if span.metadata().map(|m| m.name()) != Some(INVOCATION_SPAN) {
+        return;
+    }
+    // Fails only when no trace layer is installed (nothing to parent) or the span already
+    // started (a child exists): either way there is nothing better to do than go on.
+    let _ = span.set_parent(parent.with_value(FunctionSegment));
 }
 
 /// What the trace layer sees: spans at `info` and above, the AWS SDK's operation spans
@@ -264,124 +255,6 @@ fn is_sdk_operation(meta: &Metadata<'_>) -> bool {
     meta.is_span()
         && meta.fields().field("rpc.system").is_some()
         && meta.fields().field("rpc.service").is_some()
-}
-
-/// `tracing-opentelemetry`'s layer, with root spans parented on the function segment.
-struct XrayLayer<S> {
-    otel: OpenTelemetryLayer<S, SdkTracer>,
-    trace_header: TraceHeaderSource,
-    /// Keeps the tracer provider (and its processor) alive as long as the layer.
-    _provider: SdkTracerProvider,
-}
-
-/// Reads [`TRACE_HEADER_FIELD`] from a span's fields.
-#[derive(Default)]
-struct HeaderField(Option<String>);
-
-impl Visit for HeaderField {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == TRACE_HEADER_FIELD {
-            self.0 = Some(value.to_owned());
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == TRACE_HEADER_FIELD {
-            self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
-        }
-    }
-}
-
-impl<S> XrayLayer<S>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    /// The remote parent of a span that has no parent in this layer, if a trace header names
-    /// one.
-    fn function_segment(&self, attrs: &SpanAttributes<'_>) -> Option<OtelContext> {
-        let mut field = HeaderField::default();
-        attrs.record(&mut field);
-        let header = field.0.or_else(|| (self.trace_header)())?;
-        let cx = parent_from_header(&header)?;
-        Some(if attrs.metadata().name() == INVOCATION_SPAN {
-            cx.with_value(FunctionSegment)
-        } else {
-            cx
-        })
-    }
-}
-
-impl<S> Layer<S> for XrayLayer<S>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_register_dispatch(&self, subscriber: &Dispatch) {
-        self.otel.on_register_dispatch(subscriber);
-    }
-
-    fn on_layer(&mut self, subscriber: &mut S) {
-        self.otel.on_layer(subscriber);
-    }
-
-    fn on_new_span(&self, attrs: &SpanAttributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        // The same parent `tracing-opentelemetry` will pick (it falls back to the current
-        // OpenTelemetry context for a contextual span without a parent in this layer).
-        let has_parent = match attrs.parent() {
-            Some(parent) => ctx.span(parent).is_some(),
-            None => attrs.is_contextual() && ctx.lookup_current().is_some(),
-        };
-        let parent = if has_parent || !attrs.is_contextual() {
-            None
-        } else {
-            self.function_segment(attrs)
-        };
-        match parent {
-            Some(parent) => {
-                let _attached = parent.attach();
-                self.otel.on_new_span(attrs, id, ctx);
-            }
-            None => self.otel.on_new_span(attrs, id, ctx),
-        }
-    }
-
-    fn on_record(&self, span: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.otel.on_record(span, values, ctx);
-    }
-
-    fn on_follows_from(&self, span: &Id, follows: &Id, ctx: Context<'_, S>) {
-        self.otel.on_follows_from(span, follows, ctx);
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        self.otel.on_event(event, ctx);
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.otel.on_enter(id, ctx);
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        self.otel.on_exit(id, ctx);
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        self.otel.on_close(id, ctx);
-    }
-
-    fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
-        self.otel.on_id_change(old, new, ctx);
-    }
-
-    // SAFETY: returns a pointer to `self` for `Self`, else whatever the wrapped layer returns
-    // (`tracing-opentelemetry` finds its own layer and span data through this).
-    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
-        if id == TypeId::of::<Self>() {
-            Some(self as *const Self as *const ())
-        } else {
-            // SAFETY: forwarded as is.
-            unsafe { self.otel.downcast_raw(id) }
-        }
-    }
 }
 
 /// Hides invocation spans (they are the function segment), re-parents their children on the
@@ -634,97 +507,4 @@ fn with_sdk_operation_span(f: impl FnOnce(&opentelemetry::trace::SpanRef<'_>)) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry::trace::TraceId;
-
-    #[test]
-    fn header_names_the_function_segment() {
-        let cx = parent_from_header(
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-        )
-        .unwrap();
-        let parent = cx.span().span_context().clone();
-        assert_eq!(
-            parent.trace_id(),
-            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap()
-        );
-        assert_eq!(
-            parent.span_id(),
-            SpanId::from_hex("53995c3f42cd8ad8").unwrap()
-        );
-        assert!(parent.is_sampled() && parent.is_remote());
-    }
-
-    #[test]
-    fn lambda_extra_fields_are_ignored_and_sampling_is_kept() {
-        let cx = parent_from_header(
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0;Lineage=1:a87bd80c:0",
-        )
-        .unwrap();
-        assert!(!cx.span().span_context().is_sampled());
-        let deferred = parent_from_header(
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
-        )
-        .unwrap();
-        assert!(!deferred.span().span_context().is_sampled());
-    }
-
-    #[test]
-    fn a_header_without_root_or_parent_names_nothing() {
-        for header in [
-            "",
-            "garbage",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
-            "Parent=53995c3f42cd8ad8;Sampled=1",
-            "Root=not-a-trace;Parent=53995c3f42cd8ad8;Sampled=1",
-        ] {
-            assert!(parent_from_header(header).is_none(), "{header:?}");
-        }
-    }
-
-    #[test]
-    fn daemon_address_forms() {
-        let lambda: SocketAddr = "169.254.79.129:2000".parse().unwrap();
-        assert_eq!(parse_daemon_address("169.254.79.129:2000"), Ok(lambda));
-        assert_eq!(
-            parse_daemon_address("tcp:127.0.0.1:2000 udp:169.254.79.129:2000"),
-            Ok(lambda)
-        );
-        assert_eq!(parse_daemon_address("udp:169.254.79.129:2000"), Ok(lambda));
-        assert!(parse_daemon_address("tcp:127.0.0.1:2000").is_err());
-        assert!(parse_daemon_address("no port").is_err());
-    }
-
-    #[test]
-    fn traces_are_on_only_with_a_daemon_address() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        assert!(
-            XrayConfig::from_lookup(vars(&[("AWS_REGION", "eu-west-1")]))
-                .unwrap()
-                .is_none()
-        );
-        let config = XrayConfig::from_lookup(vars(&[
-            (ENV_DAEMON_ADDRESS, "169.254.79.129:2000"),
-            ("AWS_REGION", "eu-west-1"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(config.daemon, "169.254.79.129:2000".parse().unwrap());
-        assert_eq!(config.region.as_deref(), Some("eu-west-1"));
-        assert!(matches!(
-            XrayConfig::from_lookup(vars(&[(ENV_DAEMON_ADDRESS, "nowhere")])),
-            Err(ConfigError::Invalid {
-                name: ENV_DAEMON_ADDRESS,
-                ..
-            })
-        ));
-    }
-}
+mod tests;

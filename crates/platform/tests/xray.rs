@@ -122,18 +122,16 @@ impl TraceHeader {
     }
 }
 
-/// A subscriber with only the trace layer; the header comes from `source` for root spans
-/// that carry none.
-fn traced(daemon: &Daemon, source: Option<String>) -> Dispatch {
+/// A subscriber with only the trace layer.
+fn traced(daemon: &Daemon) -> Dispatch {
     xray::observe_sdk_calls();
-    let config = XrayConfig::new(daemon.addr())
-        .with_trace_header(move || source.clone())
-        .with_region(REGION);
+    let config = XrayConfig::new(daemon.addr()).with_region(REGION);
     Dispatch::new(tracing_subscriber::registry().with(xray::layer(&config).unwrap()))
 }
 
-/// One invocation as lambda_runtime runs it: `work` inside its `Lambda runtime invoke`
-/// span, which carries the trace header in `xrayTraceId` unless `header` is `None`.
+/// One invocation as lambda_runtime and `lambda::run` run it: `work` inside the
+/// `Lambda runtime invoke` span (which carries the trace header in `xrayTraceId` unless
+/// `header` is `None`), after `adopt_invocation` with the invocation's header.
 async fn invoke<F: Future>(
     dispatch: &Dispatch,
     header: Option<&TraceHeader>,
@@ -154,7 +152,12 @@ async fn invoke<F: Future>(
                 requestId = "11111111-2222-3333-4444-555555555555"
             ),
         };
-        work.instrument(span).await
+        async move {
+            xray::adopt_invocation(header.as_deref());
+            work.await
+        }
+        .instrument(span)
+        .await
     }
     .with_subscriber(dispatch.clone())
     .await
@@ -242,7 +245,7 @@ async fn sdk_calls_are_subsegments_of_the_function_segment() {
     let store = DynamoOrderStore::from_sdk_config(&aws.config, &aws.table);
     let daemon = Daemon::start();
     // The header as lambda_runtime records it on its span; the source would say otherwise.
-    let dispatch = traced(&daemon, Some(TraceHeader::new(true).value()));
+    let dispatch = traced(&daemon);
     let header = TraceHeader::new(true);
 
     let from = seconds();
@@ -282,14 +285,12 @@ async fn handler_spans_are_subsegments_and_calls_nest_under_them() {
     let store = DynamoOrderStore::from_sdk_config(&aws.config, &aws.table);
     let daemon = Daemon::start();
     let header = TraceHeader::new(true);
-    // The invocation span carries no header here: it comes from the source (the
-    // `_X_AMZN_TRACE_ID` environment variable in Lambda).
-    let dispatch = traced(&daemon, Some(header.value()));
+    let dispatch = traced(&daemon);
 
     let from = seconds();
     let queued = order();
     let order_id = queued.order_id.to_string();
-    invoke(&dispatch, None, async {
+    invoke(&dispatch, Some(&header), async {
         let record = tracing::info_span!("record", message_id = "m-1", order_id = %order_id);
         let stored = StoredOrder::processed(queued.clone(), Utc::now(), 3, 1);
         store.put_new(&stored).instrument(record).await.unwrap();
@@ -323,7 +324,7 @@ async fn a_failed_call_is_marked_as_such() {
     let missing = aws.queue_url.replace("/orders", "/no-such-queue");
     let queue = SqsOrderQueue::from_sdk_config(&aws.config, &missing);
     let daemon = Daemon::start();
-    let dispatch = traced(&daemon, None);
+    let dispatch = traced(&daemon);
     let header = TraceHeader::new(true);
 
     let from = seconds();
@@ -361,17 +362,17 @@ async fn nothing_is_sent_unless_the_trace_is_sampled() {
     };
 
     // No header at all, as during init (warm-up calls) or outside Lambda.
-    let no_header = traced(&daemon, None);
+    let no_header = traced(&daemon);
     calls().with_subscriber(no_header.clone()).await;
     invoke(&no_header, None, calls()).await;
     // Sampled=0: Lambda decided not to trace this invocation.
     let unsampled = TraceHeader::new(false);
-    invoke(&traced(&daemon, None), Some(&unsampled), calls()).await;
+    invoke(&traced(&daemon), Some(&unsampled), calls()).await;
     assert_eq!(daemon.drain(), Vec::<Value>::new());
 
     // The same daemon does receive a sampled invocation's calls, and only those.
     let sampled = TraceHeader::new(true);
-    invoke(&traced(&daemon, None), Some(&sampled), calls()).await;
+    invoke(&traced(&daemon), Some(&sampled), calls()).await;
     let docs = daemon.expect(2);
     assert!(
         docs.iter().all(|d| text(d, "/trace_id") == sampled.root),
@@ -385,8 +386,8 @@ async fn concurrent_invocations_keep_their_own_traces() {
     let store = DynamoOrderStore::from_sdk_config(&aws.config, &aws.table);
     let daemon = Daemon::start();
     // One subscriber, two invocations at once (Lambda managed instances): each invocation
-    // span carries its own header, which wins over the (shared) source.
-    let dispatch = traced(&daemon, Some(TraceHeader::new(true).value()));
+    // is parented on its own header.
+    let dispatch = traced(&daemon);
     let (first, second) = (TraceHeader::new(true), TraceHeader::new(true));
     let put = || async {
         let stored = StoredOrder::processed(order(), Utc::now(), 1, 1);
@@ -417,7 +418,7 @@ async fn the_adapters_name_the_queue_and_the_table_in_their_subsegments() {
     let queue = SqsOrderQueue::from_sdk_config(&aws.config, &aws.queue_url);
     let store = DynamoOrderStore::from_sdk_config(&aws.config, &aws.table);
     let daemon = Daemon::start();
-    let dispatch = traced(&daemon, None);
+    let dispatch = traced(&daemon);
     let header = TraceHeader::new(true);
 
     invoke(&dispatch, Some(&header), async {

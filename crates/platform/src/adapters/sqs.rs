@@ -26,14 +26,6 @@ const THROTTLE_CODES: &[&str] = &[
 /// Where the current X-Ray trace header comes from.
 pub type TraceSource = fn() -> Option<String>;
 
-/// The X-Ray trace header of the current invocation: lambda_runtime sets
-/// `_X_AMZN_TRACE_ID` before each invocation (one at a time per process).
-pub fn lambda_trace_header() -> Option<String> {
-    std::env::var("_X_AMZN_TRACE_ID")
-        .ok()
-        .filter(|v| !v.is_empty())
-}
-
 /// Sends orders to one SQS queue. Each message carries the sender's X-Ray trace header as
 /// its `AWSTraceHeader` system attribute, so the worker's invocation joins the same trace.
 #[derive(Debug, Clone)]
@@ -49,7 +41,7 @@ impl SqsOrderQueue {
         Self {
             client,
             queue_url: queue_url.into(),
-            trace_source: lambda_trace_header,
+            trace_source: crate::config::lambda_trace_header,
         }
     }
 
