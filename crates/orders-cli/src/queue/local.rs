@@ -27,6 +27,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::{DeadLetter, DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Received};
 
+mod dead_letters;
 mod layout;
 
 pub use layout::{check_file, open_for_check, OpenError, LAYOUT};
@@ -188,6 +189,12 @@ fn now_ms() -> i64 {
 }
 
 impl LocalQueue {
+    /// The connection. A panic while it was held cannot leave SQLite inconsistent (every
+    /// change is a transaction), so a poisoned lock is taken over.
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opens (or creates) the queue in `path`, or in memory when `path` is `None`. A file of
     /// a newer layout, or another program's database, is refused before anything is written.
     pub fn open(path: Option<&Path>, config: LocalQueueConfig) -> Result<Self, OpenError> {
@@ -233,7 +240,7 @@ impl LocalQueue {
     /// Messages a receive has hidden that are neither deleted nor visible again: after a
     /// start, those the previous process held when it stopped.
     pub fn in_flight(&self) -> Result<InFlight, QueueOpError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn();
         let (count, until): (i64, Option<i64>) = conn
             .query_row(
                 "SELECT COUNT(*), MAX(visible_at_ms) FROM messages
@@ -254,9 +261,7 @@ impl LocalQueue {
     pub fn release_in_flight(&self) -> Result<u64, QueueOpError> {
         let now = now_ms();
         let released = self
-            .conn
-            .lock()
-            .unwrap()
+            .conn()
             .execute(
                 "UPDATE messages SET visible_at_ms = ?2, receipt = NULL
                  WHERE queue = ?1 AND visible_at_ms > ?2",
@@ -275,7 +280,7 @@ impl LocalQueue {
     /// Sends a raw body (what `SendMessage` does) in its own transaction; returns the message
     /// id.
     pub fn send_raw(&self, body: &str, order_id: Option<&str>) -> Result<String, QueueOpError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn();
         let ids = in_transaction(&conn, |conn| {
             insert_messages(
                 conn,
@@ -317,7 +322,7 @@ impl LocalQueue {
     /// Writes every pending send in one transaction and answers each; a failed transaction
     /// fails all of them (nothing of it was written).
     fn commit_pending(&self) {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn();
         let batch = std::mem::take(&mut *self.pending.lock().unwrap());
         if batch.is_empty() {
             return; // an earlier holder of the connection committed ours
@@ -352,7 +357,7 @@ impl LocalQueue {
     /// One non-waiting receive; also returns when the next hidden message becomes visible.
     fn receive_now(&self, max: usize) -> Result<(Vec<Received>, Option<i64>), QueueOpError> {
         let now = now_ms();
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn();
         in_transaction(&conn, |tx| self.receive_in(tx, now, max)).map_err(err)
     }
 
@@ -486,7 +491,7 @@ impl LocalQueue {
 
     fn count(&self, queue: &str) -> Result<QueueCounts, QueueOpError> {
         let now = now_ms();
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn();
         let (visible, in_flight): (i64, i64) = conn
             .query_row(
                 "SELECT COALESCE(SUM(visible_at_ms <= ?2), 0), COALESCE(SUM(visible_at_ms > ?2), 0)
@@ -537,7 +542,7 @@ impl QueueSource for LocalQueue {
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueOpError> {
         // One transaction (one fsync) for the whole batch, as SQS's DeleteMessageBatch.
         blocking(self.durable, || {
-            let conn = self.conn.lock().unwrap();
+            let conn = self.conn();
             in_transaction(&conn, |tx| {
                 let mut stmt = tx.prepare_cached(
                     "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
@@ -552,49 +557,6 @@ impl QueueSource for LocalQueue {
             })
             .map_err(err)
         })
-    }
-}
-
-impl DeadLetterOps for LocalQueue {
-    async fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueOpError> {
-        let conn = self.conn.lock().unwrap();
-        let mut stmt = conn
-            .prepare(
-                "SELECT message_id, order_id, receive_count, body FROM messages
-                 WHERE queue = ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![DLQ, limit as i64], |r| {
-                Ok(DeadLetter {
-                    message_id: r.get(0)?,
-                    order_id: r.get(1)?,
-                    receive_count: Some(r.get::<_, i64>(2)? as u64),
-                    body: r.get(3)?,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    async fn dlq_redrive(&self) -> Result<u64, QueueOpError> {
-        let now = now_ms();
-        let moved = self
-            .conn
-            .lock()
-            .unwrap()
-            .execute(
-                "UPDATE messages SET queue = ?1, visible_at_ms = ?2, sent_at_ms = ?2,
-                 receive_count = 0, first_receive_ms = NULL, receipt = NULL WHERE queue = ?3",
-                params![MAIN, now, DLQ],
-            )
-            .map_err(err)?;
-        self.sends.send_modify(|n| *n += 1);
-        Ok(moved as u64)
-    }
-
-    async fn counts(&self) -> Result<(QueueCounts, QueueCounts), QueueOpError> {
-        Ok((self.count(MAIN)?, self.count(DLQ)?))
     }
 }
 
