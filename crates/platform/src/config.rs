@@ -59,6 +59,77 @@ pub enum ConfigError {
     },
 }
 
+/// The one reader of settings from environment variables: every configuration that a
+/// function reads at init goes through it, from the process environment or, in tests, from
+/// any lookup. An unset variable takes its default; a set one must parse, or init fails
+/// with a message naming it.
+#[derive(Debug, Clone, Copy)]
+pub struct Vars<G>(G);
+
+impl<G: Fn(&str) -> Option<String>> Vars<G> {
+    /// Reads through `get`.
+    pub fn new(get: G) -> Self {
+        Self(get)
+    }
+
+    /// The variable's value as set, or `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The variable's value; unset or blank is an error.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// The variable parsed by `parse`, or `default` when unset; a value `parse` refuses is
+    /// an error naming the variable, its value and the reason.
+    pub fn parse_or<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match (self.0)(name) {
+            None => Ok(default),
+            Some(value) => parse(&value).map_err(|reason| ConfigError::Invalid {
+                name,
+                value,
+                reason,
+            }),
+        }
+    }
+
+    /// A whole number, or `default` when unset.
+    pub fn number_or<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        self.parse_or(name, default, |v| {
+            v.trim()
+                .parse()
+                .map_err(|_| "not a whole number".to_owned())
+        })
+    }
+}
+
+/// Settings read from environment variables through [`Vars`].
+pub trait FromEnv: Sized {
+    /// Reads the settings through `vars`.
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError>;
+
+    /// Reads the settings through `get` (tests pass a map).
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(&Vars::new(get))
+    }
+
+    /// Reads the settings from the process environment.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
 /// The simulated processing time of one order: a fixed number of milliseconds or a range
 /// from which each record draws uniformly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,23 +211,14 @@ pub struct IngestConfig {
     pub idempotency_table: Option<String>,
 }
 
-impl IngestConfig {
-    /// Reads the settings through `get` (the process environment in production).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for IngestConfig {
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
         Ok(Self {
-            idempotency_table: get(ENV_IDEMPOTENCY_TABLE).filter(|t| !t.trim().is_empty()),
-            queue_url: required(&get, ENV_QUEUE_URL)?,
-            retry_after_seconds: parsed(
-                &get,
-                ENV_RETRY_AFTER_SECONDS,
-                DEFAULT_RETRY_AFTER_SECONDS,
-            )?,
+            idempotency_table: vars.get(ENV_IDEMPOTENCY_TABLE),
+            queue_url: vars.required(ENV_QUEUE_URL)?,
+            retry_after_seconds: vars
+                .number_or(ENV_RETRY_AFTER_SECONDS, DEFAULT_RETRY_AFTER_SECONDS)?,
         })
-    }
-
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
     }
 }
 
@@ -171,32 +233,16 @@ pub struct WorkerConfig {
     pub deadline_margin: Duration,
 }
 
-impl WorkerConfig {
-    /// Reads the settings through `get` (the process environment in production).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let delay = match get(ENV_PROCESSING_DELAY_MS) {
-            None => DelaySpec::None,
-            Some(v) => DelaySpec::parse(&v).map_err(|reason| ConfigError::Invalid {
-                name: ENV_PROCESSING_DELAY_MS,
-                value: v,
-                reason,
-            })?,
-        };
-        let margin_ms = parsed(
-            &get,
-            ENV_DEADLINE_MARGIN_MS,
-            DEFAULT_DEADLINE_MARGIN.as_millis() as u64,
-        )?;
+impl FromEnv for WorkerConfig {
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        let default_margin = DEFAULT_DEADLINE_MARGIN.as_millis() as u64;
         Ok(Self {
-            table_name: required(&get, ENV_TABLE_NAME)?,
-            delay,
-            deadline_margin: Duration::from_millis(margin_ms),
+            table_name: vars.required(ENV_TABLE_NAME)?,
+            delay: vars.parse_or(ENV_PROCESSING_DELAY_MS, DelaySpec::None, DelaySpec::parse)?,
+            deadline_margin: Duration::from_millis(
+                vars.number_or(ENV_DEADLINE_MARGIN_MS, default_margin)?,
+            ),
         })
-    }
-
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
     }
 }
 
@@ -209,47 +255,13 @@ pub struct StatusConfig {
     pub retry_after_seconds: u32,
 }
 
-impl StatusConfig {
-    /// Reads the settings through `get` (the process environment in production).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for StatusConfig {
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: required(&get, ENV_TABLE_NAME)?,
-            retry_after_seconds: parsed(
-                &get,
-                ENV_RETRY_AFTER_SECONDS,
-                DEFAULT_RETRY_AFTER_SECONDS,
-            )?,
+            table_name: vars.required(ENV_TABLE_NAME)?,
+            retry_after_seconds: vars
+                .number_or(ENV_RETRY_AFTER_SECONDS, DEFAULT_RETRY_AFTER_SECONDS)?,
         })
-    }
-
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-}
-
-fn required(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-) -> Result<String, ConfigError> {
-    match get(name) {
-        Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(ConfigError::Missing(name)),
-    }
-}
-
-fn parsed<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
-            name,
-            value: v,
-            reason: "not a whole number".into(),
-        }),
     }
 }
 

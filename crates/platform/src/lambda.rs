@@ -17,6 +17,7 @@ pub use lambda_runtime::{Error, LambdaEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::config::FromEnv as _;
 use crate::metrics::{EmfMetrics, MetricsConfig};
 
 /// Runs a function: `init` builds its state (clients, the handler) from the SDK

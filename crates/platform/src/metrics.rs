@@ -127,15 +127,13 @@ impl Default for MetricsConfig {
     }
 }
 
-impl MetricsConfig {
-    /// Reads `METRICS_NAMESPACE` and `SERVICE_NAME` through `get` (unset or blank: the
-    /// defaults). A namespace CloudWatch would refuse is an error at init.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+/// Reads `METRICS_NAMESPACE` and `SERVICE_NAME` (unset or blank: the defaults). A namespace
+/// CloudWatch would refuse is an error at init.
+impl FromEnv for MetricsConfig {
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
         let read = |name: &str, default: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
+            vars.get(name)
+                .map_or_else(|| default.to_owned(), |v| v.trim().to_owned())
         };
         let namespace = read(ENV_METRICS_NAMESPACE, DEFAULT_NAMESPACE);
         let service = read(ENV_SERVICE_NAME, DEFAULT_SERVICE);
@@ -176,11 +174,6 @@ impl MetricsConfig {
             ));
         }
         Ok(Self { namespace, service })
-    }
-
-    /// [`MetricsConfig::from_lookup`] over the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
     }
 }
 
@@ -557,4 +550,4 @@ use serde::Serialize;
 pub use emf::{AlreadyInstalled, EmfMetrics, EmfWriter};
 pub use memory::{scoped, InMemoryMetrics, Scoped};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, FromEnv, Vars};

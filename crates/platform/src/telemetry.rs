@@ -116,7 +116,7 @@ pub fn init() {
 /// otherwise. A bad address or a socket that cannot be opened leaves logs only, and says so.
 #[cfg(feature = "xray")]
 fn init_with_traces(settings: &LogSettings) -> bool {
-    let problem = match crate::xray::XrayConfig::from_env() {
+    let problem = match <Option<crate::xray::XrayConfig> as crate::config::FromEnv>::from_env() {
         Ok(None) => return false,
         Ok(Some(config)) => match crate::xray::layer(&config) {
             Ok(traces) => {

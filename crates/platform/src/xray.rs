@@ -63,7 +63,7 @@ use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt as _};
 use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, FromEnv, Vars};
 
 /// Environment variable Lambda sets, with `Tracing: Active`, to the X-Ray daemon's address
 /// (`169.254.79.129:2000`; the X-Ray SDKs' `udp:host:port tcp:host:port` form is accepted).
@@ -101,28 +101,24 @@ impl XrayConfig {
         self.region = Some(region.into());
         self
     }
+}
 
-    /// `None` unless [`ENV_DAEMON_ADDRESS`] is set, that is unless the function runs in
-    /// Lambda with `Tracing: Active`. The region is `AWS_REGION`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
-        let Some(raw) = get(ENV_DAEMON_ADDRESS).filter(|v| !v.trim().is_empty()) else {
+/// `None` unless [`ENV_DAEMON_ADDRESS`] is set, that is unless the function runs in Lambda
+/// with `Tracing: Active`. The region is `AWS_REGION`.
+impl FromEnv for Option<XrayConfig> {
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        if vars.get(ENV_DAEMON_ADDRESS).is_none() {
             return Ok(None);
-        };
-        let daemon = parse_daemon_address(&raw).map_err(|reason| ConfigError::Invalid {
-            name: ENV_DAEMON_ADDRESS,
-            value: raw.clone(),
-            reason,
+        }
+        let daemon = vars.parse_or(ENV_DAEMON_ADDRESS, None, |raw| {
+            parse_daemon_address(raw).map(Some)
         })?;
-        let mut config = Self::new(daemon);
-        config.region = get("AWS_REGION")
-            .or_else(|| get("AWS_DEFAULT_REGION"))
-            .filter(|r| !r.trim().is_empty());
-        Ok(Some(config))
-    }
-
-    /// [`Self::from_lookup`] over the process environment.
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Ok(daemon.map(|daemon| XrayConfig {
+            daemon,
+            region: vars
+                .get("AWS_REGION")
+                .or_else(|| vars.get("AWS_DEFAULT_REGION")),
+        }))
     }
 }
 

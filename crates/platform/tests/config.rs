@@ -1,5 +1,6 @@
 //! Settings parsing.
 
+use orders_platform::config::FromEnv as _;
 use std::collections::HashMap;
 use std::time::Duration;
 

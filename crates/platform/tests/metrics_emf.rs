@@ -3,6 +3,7 @@
 //! checked rule by rule; the checker itself is checked on hand-made invalid lines.
 //! Also: configuration from the environment, and the in-memory recorder scoped per task.
 
+use orders_platform::config::FromEnv as _;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@ use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use ingest::Ingest;
 use orders_platform::adapters::idempotency::DynamoIdempotencyStore;
 use orders_platform::adapters::sqs::SqsOrderQueue;
-use orders_platform::config::IngestConfig;
+use orders_platform::config::{FromEnv as _, IngestConfig};
 use orders_platform::lambda::{self, Error, LambdaEvent};
 
 fn main() -> Result<(), Error> {

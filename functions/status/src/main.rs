@@ -3,7 +3,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use orders_platform::adapters::dynamodb::DynamoOrderStore;
-use orders_platform::config::StatusConfig;
+use orders_platform::config::{FromEnv as _, StatusConfig};
 use orders_platform::lambda::{self, Error, LambdaEvent};
 use status::Status;
 

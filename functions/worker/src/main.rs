@@ -3,7 +3,7 @@
 
 use aws_lambda_events::sqs::SqsEvent;
 use orders_platform::adapters::dynamodb::DynamoOrderStore;
-use orders_platform::config::WorkerConfig;
+use orders_platform::config::{FromEnv as _, WorkerConfig};
 use orders_platform::lambda::{self, Error, LambdaEvent};
 use worker::{deadline_from_ms, Worker};
 

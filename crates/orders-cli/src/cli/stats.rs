@@ -22,7 +22,7 @@ pub(super) async fn run(mut args: StatsArgs) -> anyhow::Result<()> {
             "ingest": "per function instance: see the 202 responses' debug counters and the function logs",
             "metrics": format!(
                 "in CloudWatch, namespace {} (METRICS_NAMESPACE), dimensions Service and Function: see the README's Observability section",
-                orders_platform::metrics::MetricsConfig::from_env().unwrap_or_default().namespace
+                <orders_platform::metrics::MetricsConfig as orders_platform::config::FromEnv>::from_env().unwrap_or_default().namespace
             ),
             "queue": queue, "dlq": dlq, "stored_orders": stored,
         })

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{ConfigError, DelaySpec};
+use crate::config::{ConfigError, DelaySpec, FromEnv, Vars};
 use orders_domain::ports::{OrderStore, PutOutcome, StoreError};
 use orders_domain::StoredOrder;
 
@@ -44,40 +44,25 @@ impl FaultConfig {
             ..*self
         } == Self::default()
     }
+}
 
-    /// Reads `FAULT_FAILURE_RATE`, `FAULT_PANIC_RATE`, `FAULT_THROTTLE_RATE`,
-    /// `FAULT_ERROR_RATE`, `FAULT_DUPLICATE_RATE` (each 0.0-1.0) and `FAULT_EXTRA_DELAY_MS`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let rate = |name: &'static str| -> Result<f64, ConfigError> {
-            get(name).map_or(Ok(0.0), |value| {
-                parse_rate(&value).map_err(|reason| ConfigError::Invalid {
-                    name,
-                    value,
-                    reason,
-                })
-            })
-        };
-        let extra_delay = match get("FAULT_EXTRA_DELAY_MS") {
-            None => DelaySpec::None,
-            Some(v) => DelaySpec::parse(&v).map_err(|reason| ConfigError::Invalid {
-                name: "FAULT_EXTRA_DELAY_MS",
-                value: v,
-                reason,
-            })?,
-        };
+/// Reads `FAULT_FAILURE_RATE`, `FAULT_PANIC_RATE`, `FAULT_THROTTLE_RATE`, `FAULT_ERROR_RATE`,
+/// `FAULT_DUPLICATE_RATE` (each 0.0-1.0) and `FAULT_EXTRA_DELAY_MS`.
+impl FromEnv for FaultConfig {
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        let rate = |name| vars.parse_or(name, 0.0, parse_rate);
         Ok(Self {
             failure_rate: rate("FAULT_FAILURE_RATE")?,
             panic_rate: rate("FAULT_PANIC_RATE")?,
             throttle_rate: rate("FAULT_THROTTLE_RATE")?,
             error_rate: rate("FAULT_ERROR_RATE")?,
             duplicate_rate: rate("FAULT_DUPLICATE_RATE")?,
-            extra_delay,
+            extra_delay: vars.parse_or(
+                "FAULT_EXTRA_DELAY_MS",
+                DelaySpec::None,
+                DelaySpec::parse,
+            )?,
         })
-    }
-
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
     }
 }
 

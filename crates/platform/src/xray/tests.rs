@@ -72,11 +72,11 @@ fn traces_are_on_only_with_a_daemon_address() {
         }
     };
     assert!(
-        XrayConfig::from_lookup(vars(&[("AWS_REGION", "eu-west-1")]))
+        <Option<XrayConfig>>::from_lookup(vars(&[("AWS_REGION", "eu-west-1")]))
             .unwrap()
             .is_none()
     );
-    let config = XrayConfig::from_lookup(vars(&[
+    let config = <Option<XrayConfig>>::from_lookup(vars(&[
         (ENV_DAEMON_ADDRESS, "169.254.79.129:2000"),
         ("AWS_REGION", "eu-west-1"),
     ]))
@@ -85,7 +85,7 @@ fn traces_are_on_only_with_a_daemon_address() {
     assert_eq!(config.daemon, "169.254.79.129:2000".parse().unwrap());
     assert_eq!(config.region.as_deref(), Some("eu-west-1"));
     assert!(matches!(
-        XrayConfig::from_lookup(vars(&[(ENV_DAEMON_ADDRESS, "nowhere")])),
+        <Option<XrayConfig>>::from_lookup(vars(&[(ENV_DAEMON_ADDRESS, "nowhere")])),
         Err(ConfigError::Invalid {
             name: ENV_DAEMON_ADDRESS,
             ..
