@@ -9,6 +9,7 @@
 //! answered as API Gateway answers a throttled Lambda (`INTEGRATION_FAILURE`). Every such
 //! answer is rendered from `template.yaml`'s gateway responses, as API Gateway renders it.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{
@@ -28,6 +29,7 @@ use orders_platform::metrics::InMemoryMetrics;
 use orders_template::{ErrorContext, GatewayResponses};
 use serde_json::json;
 use status::Status;
+use tokio::time::Instant;
 
 use crate::limits::Limits;
 use crate::openapi::RequestValidator;
@@ -60,6 +62,24 @@ pub struct Gateway<Q, I, R> {
 
 impl<Q, I, R> Gateway<Q, I, R> {
     /// What API Gateway answers with the gateway response `kind`.
+    /// One function invocation as API Gateway makes it, for a request that passed the stage
+    /// at `passed_stage`: with an execution of the account's, or the gateway response that a
+    /// throttled invocation gets (`handler` is then never run).
+    async fn invoke(
+        &self,
+        passed_stage: Instant,
+        request_id: &str,
+        handler: impl Future<Output = ApiGatewayProxyResponse>,
+    ) -> Response {
+        let execution = match self.limits.start_execution(passed_stage) {
+            Ok(execution) => execution,
+            Err(refusal) => return self.gateway_response(refusal.response_type(), "", request_id),
+        };
+        let response = handler.await;
+        execution.finish().await;
+        to_http(response)
+    }
+
     fn gateway_response(&self, kind: &str, validation_error: &str, request_id: &str) -> Response {
         let rendered = self.responses.render(
             kind,
@@ -225,7 +245,7 @@ where
     context.http_method = parts.method.clone();
     context.path = event.path.clone();
 
-    let response = match route {
+    match route {
         Route::PostOrder => {
             event.resource = Some("/order".into());
             context.resource_path = event.resource.clone();
@@ -246,34 +266,21 @@ where
                     return gateway.gateway_response("BAD_REQUEST_BODY", &problem, &request_id);
                 }
             }
-            let execution = match gateway.limits.start_execution(passed_stage) {
-                Ok(execution) => execution,
-                Err(refusal) => {
-                    return gateway.gateway_response(refusal.response_type(), "", &request_id)
-                }
-            };
-            let response = gateway.ingest.handle(&event).await;
-            execution.finish().await;
-            response
+            gateway
+                .invoke(passed_stage, &request_id, gateway.ingest.handle(&event))
+                .await
         }
         Route::GetOrder(id) => {
             event.resource = Some("/orders/{order_id}".into());
             context.resource_path = event.resource.clone();
             event.request_context = context;
             event.path_parameters.insert("order_id".into(), id);
-            let execution = match gateway.limits.start_execution(passed_stage) {
-                Ok(execution) => execution,
-                Err(refusal) => {
-                    return gateway.gateway_response(refusal.response_type(), "", &request_id)
-                }
-            };
-            let response = gateway.status.handle(&event).await;
-            execution.finish().await;
-            response
+            gateway
+                .invoke(passed_stage, &request_id, gateway.status.handle(&event))
+                .await
         }
         Route::Stats | Route::Redrive => unreachable!("answered above"),
-    };
-    to_http(response)
+    }
 }
 
 /// API Gateway's request validation against the model: what is wrong with the body (its

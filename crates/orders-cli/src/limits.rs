@@ -318,9 +318,8 @@ impl Refusal {
 #[derive(Debug)]
 #[must_use = "the execution is freed by finish (or when this is dropped)"]
 pub struct Admission {
-    /// Whether an execution was taken (it frees itself at `until`).
-    execution: Option<()>,
-    until: Instant,
+    /// When its execution frees itself (`None`: the account's concurrency is not emulated).
+    until: Option<Instant>,
 }
 
 impl Admission {
@@ -331,8 +330,8 @@ impl Admission {
         // A deadline already passed is not awaited: tokio's timer would still hold the
         // answer until its next tick (about a millisecond), which the bench measured as
         // a third of the API's rate.
-        if self.execution.is_some() && self.until > Instant::now() {
-            tokio::time::sleep_until(self.until).await;
+        if let Some(until) = self.until.filter(|&until| until > Instant::now()) {
+            tokio::time::sleep_until(until).await;
         }
     }
 }
@@ -378,14 +377,10 @@ impl Limits {
     pub fn start_execution(&self, start: Instant) -> Result<Admission, Refusal> {
         let until = start + self.settings.invocation_hold;
         match &self.executions {
-            None => Ok(Admission {
-                execution: None,
-                until,
-            }),
-            Some(executions) if executions.try_start_api(start, until) => Ok(Admission {
-                execution: Some(()),
-                until,
-            }),
+            None => Ok(Admission { until: None }),
+            Some(executions) if executions.try_start_api(start, until) => {
+                Ok(Admission { until: Some(until) })
+            }
             Some(_) => {
                 self.counters
                     .api_concurrency_throttled

@@ -107,11 +107,9 @@ impl XrayConfig {
 /// with `Tracing: Active`. The region is `AWS_REGION`.
 impl FromEnv for Option<XrayConfig> {
     fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
-        if vars.get(ENV_DAEMON_ADDRESS).is_none() {
-            return Ok(None);
-        }
-        let daemon = vars.parse_or(ENV_DAEMON_ADDRESS, None, |raw| {
-            parse_daemon_address(raw).map(Some)
+        let daemon = vars.parse_or(ENV_DAEMON_ADDRESS, None, |raw| match raw.trim() {
+            "" => Ok(None),
+            raw => parse_daemon_address(raw).map(Some),
         })?;
         Ok(daemon.map(|daemon| XrayConfig {
             daemon,
@@ -187,11 +185,8 @@ where
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
         .with_span_processor(processor)
         .build();
-    let tracer = provider.tracer("orders");
-    // Keeps the tracer provider (and its processor) alive as long as the layer: the layer
-    // holds only a tracer, which refers to the provider weakly.
-    let provider = Arc::new(provider);
-    let otel = OpenTelemetryLayer::new(tracer)
+    // The tracer holds the provider (and its processor) for as long as the layer lives.
+    let otel = OpenTelemetryLayer::new(provider.tracer("orders"))
         .with_context_activation(false)
         .with_location(false)
         .with_threads(false)
@@ -199,11 +194,7 @@ where
         .with_target(false)
         .with_tracked_inactivity(false);
     Ok(otel.with_filter(
-        tracing_subscriber::filter::filter_fn(move |meta| {
-            let _keep_alive = &provider;
-            traced(meta)
-        })
-        .with_max_level_hint(Level::DEBUG),
+        tracing_subscriber::filter::filter_fn(traced).with_max_level_hint(Level::DEBUG),
     ))
 }
 
@@ -217,6 +208,10 @@ where
 /// The invocation span stands for the function segment Lambda itself reports: it is not
 /// exported, and its children become subsegments of the function segment.
 pub fn adopt_invocation(header: Option<&str>) {
+    let span = tracing::Span::current();
+    if span.metadata().map(|m| m.name()) != Some(INVOCATION_SPAN) {
+        return;
+    }
     let header = header
         .filter(|h| !h.is_empty())
         .map(str::to_owned)
@@ -224,10 +219,6 @@ pub fn adopt_invocation(header: Option<&str>) {
     let Some(parent) = header.as_deref().and_then(parent_from_header) else {
         return;
     };
-    let span = tracing::Span::current();
-    if span.metadata().map(|m| m.name()) != Some(INVOCATION_SPAN) {
-        return;
-    }
     // Fails only when no trace layer is installed (nothing to parent) or the span already
     // started (a child exists): either way there is nothing better to do than go on.
     let _ = span.set_parent(parent.with_value(FunctionSegment));

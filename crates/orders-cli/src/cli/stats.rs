@@ -1,7 +1,7 @@
 //! `orders stats`: the counters of a running `orders local`, or of the deployed queues and
 //! table.
 
-use crate::pipeline::{self};
+use crate::pipeline;
 use crate::queue::DeadLetterOps;
 
 use super::*;
