@@ -14,11 +14,12 @@
 //! `Function` (`ingest` or `worker`); `OrdersRejected` also carries `ErrorCode`.
 //! The dashboard and alarms in `template.yaml` may reference only these names (tested).
 //!
-//! Why not `metrics_cloudwatch_embedded`: see the README (Observability / Metrics). In short,
-//! it never splits a document past the EMF limits (100 metrics per directive; it drops
-//! histogram values past 100 between flushes instead of writing another line), and its
-//! recorder can only be installed as the process-global one, so it cannot be scoped to one
-//! local pipeline or one test.
+//! The registry is `metrics-util`'s; why not `metrique` or `metrics_cloudwatch_embedded`: see
+//! the README (Observability / Metrics) and `bench/RESULTS.md`. In short, `metrique` writes
+//! bucketed integer values (sub-millisecond times read 0) and keeps no running totals;
+//! `metrics_cloudwatch_embedded` never splits a document past the EMF limits (it drops
+//! histogram values past 100 between flushes instead of writing another line); and both
+//! install one process-global recorder, which cannot be scoped to one local pipeline or test.
 
 /// Namespace used when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "OrderPipeline";
@@ -354,33 +355,29 @@ impl Series {
     }
 }
 
-/// Every series by name and labels, and the units described through the facade.
-#[derive(Debug, Default)]
+/// Every series, and the units described through the facade.
+///
+/// The facade's look-up (a `counter!` call finds its cell by the macro's [`Key`]) is
+/// `metrics_util`'s registry: sharded maps behind read-write locks, measured 8-15% faster
+/// than the mutex-guarded map it replaced (`bench/RESULTS.md`, "Metrics recorders"). Its
+/// [`Storage`] is [`Cells`], which is called only when a key is new and keeps what the
+/// library does not: one series per name and label *set* (labels in any order), the first
+/// kind a name is registered as, and the order the EMF lines are written in.
+#[derive(Debug)]
 struct Registry {
-    series: Mutex<SeriesIndex>,
+    handles: metrics_util::registry::Registry<Key, Arc<Cells>>,
     units: Mutex<HashMap<String, Unit>>,
+}
+
+/// The series by name and sorted labels (what snapshots and flushes read), filled by the
+/// registry when it meets a key for the first time. Series are never removed.
+#[derive(Debug)]
+struct Cells {
+    all: Mutex<BTreeMap<SeriesKey, Series>>,
     keep_values: bool,
 }
 
-/// The series, and a look-up of them by the facade's own key.
-#[derive(Debug, Default)]
-struct SeriesIndex {
-    /// Every series by name and sorted labels (what snapshots and flushes read).
-    all: BTreeMap<SeriesKey, Series>,
-    /// The same series by the facade's key (hashed once, labels in call order): a
-    /// `counter!` on the hot path finds its series without building a [`SeriesKey`].
-    /// Series are never removed, so an entry here never goes stale.
-    by_key: HashMap<Key, Series>,
-}
-
-impl Registry {
-    fn new(keep_values: bool) -> Self {
-        Self {
-            keep_values,
-            ..Self::default()
-        }
-    }
-
+impl Cells {
     /// The series for `key`, created by `make` if new; `None` (with a warning) when the
     /// name and labels are already registered as another kind of metric.
     fn series(
@@ -389,27 +386,68 @@ impl Registry {
         kind: &'static str,
         make: impl FnOnce() -> Series,
     ) -> Option<Series> {
-        let mut index = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(series) = index.by_key.get(key).filter(|s| s.kind() == kind) {
-            return Some(series.clone());
-        }
         let series_key = SeriesKey::of(key);
-        let series = index
-            .all
-            .entry(series_key.clone())
-            .or_insert_with(make)
-            .clone();
+        let mut all = self.all.lock().unwrap_or_else(PoisonError::into_inner);
+        let series = all.entry(series_key.clone()).or_insert_with(make).clone();
         if series.kind() == kind {
-            index.by_key.insert(key.clone(), series.clone());
-            Some(series)
-        } else {
-            tracing::warn!(
-                metric = %series_key.name,
-                registered_as = series.kind(),
-                requested_as = kind,
-                "metric registered twice with different kinds; ignoring the second"
-            );
-            None
+            return Some(series);
+        }
+        tracing::warn!(
+            metric = %series_key.name,
+            registered_as = series.kind(),
+            requested_as = kind,
+            "metric registered twice with different kinds; ignoring the second"
+        );
+        None
+    }
+
+    fn histogram(&self) -> HistogramCell {
+        HistogramCell {
+            state: Mutex::default(),
+            keep_values: self.keep_values,
+        }
+    }
+}
+
+/// On a kind conflict the registry gets a cell that no series holds: what is recorded in it
+/// is never read (as `metrics`' no-op handles).
+impl Storage<Key> for Cells {
+    type Counter = Arc<CounterCell>;
+    type Gauge = Arc<GaugeCell>;
+    type Histogram = Arc<HistogramCell>;
+
+    fn counter(&self, key: &Key) -> Self::Counter {
+        match self.series(key, "counter", || Series::Counter(Arc::default())) {
+            Some(Series::Counter(cell)) => cell,
+            _ => Arc::default(),
+        }
+    }
+
+    fn gauge(&self, key: &Key) -> Self::Gauge {
+        match self.series(key, "gauge", || Series::Gauge(Arc::default())) {
+            Some(Series::Gauge(cell)) => cell,
+            _ => Arc::default(),
+        }
+    }
+
+    fn histogram(&self, key: &Key) -> Self::Histogram {
+        let make = || Series::Histogram(Arc::new(self.histogram()));
+        match self.series(key, "histogram", make) {
+            Some(Series::Histogram(cell)) => cell,
+            _ => Arc::new(self.histogram()),
+        }
+    }
+}
+
+impl Registry {
+    fn new(keep_values: bool) -> Self {
+        let cells = Cells {
+            all: Mutex::default(),
+            keep_values,
+        };
+        Self {
+            handles: metrics_util::registry::Registry::new(Arc::new(cells)),
+            units: Mutex::default(),
         }
     }
 
@@ -438,10 +476,11 @@ impl Registry {
     }
 
     fn snapshot(&self) -> Vec<(SeriesKey, Series)> {
-        self.series
+        self.handles
+            .storage()
+            .all
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .all
             .iter()
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect()
@@ -459,29 +498,13 @@ impl Recorder for Registry {
         self.describe(key, unit);
     }
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        match self.series(key, "counter", || Series::Counter(Arc::default())) {
-            Some(Series::Counter(cell)) => Counter::from_arc(cell),
-            _ => Counter::noop(),
-        }
+        Counter::from_arc(self.handles.get_or_create_counter(key, Arc::clone))
     }
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        match self.series(key, "gauge", || Series::Gauge(Arc::default())) {
-            Some(Series::Gauge(cell)) => Gauge::from_arc(cell),
-            _ => Gauge::noop(),
-        }
+        Gauge::from_arc(self.handles.get_or_create_gauge(key, Arc::clone))
     }
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let keep_values = self.keep_values;
-        let make = || {
-            Series::Histogram(Arc::new(HistogramCell {
-                state: Mutex::default(),
-                keep_values,
-            }))
-        };
-        match self.series(key, "histogram", make) {
-            Some(Series::Histogram(cell)) => Histogram::from_arc(cell),
-            _ => Histogram::noop(),
-        }
+        Histogram::from_arc(self.handles.get_or_create_histogram(key, Arc::clone))
     }
 }
 
@@ -540,6 +563,8 @@ mod memory;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use metrics_util::registry::Storage;
 
 use ::metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
