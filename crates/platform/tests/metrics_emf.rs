@@ -13,7 +13,7 @@ use orders_platform::metrics::{
     dimensions, names, EmfMetrics, InMemoryMetrics, MetricsConfig, DEFAULT_NAMESPACE,
     DEFAULT_SERVICE, DISTRIBUTIONS, EMITTED,
 };
-use test_support::emf_spec::{check_line, Datum, UNITS};
+use test_support::emf_spec::{check_line, check_text, Datum, UNITS};
 
 /// A writer whose bytes the test can read afterwards.
 #[derive(Clone, Default)]
@@ -51,10 +51,7 @@ fn emitter(env: &[(&str, &str)]) -> (EmfMetrics, Buffer) {
 
 /// Every line checked against the specification; all their metrics.
 fn check_all(lines: &[String]) -> Vec<Datum> {
-    lines
-        .iter()
-        .flat_map(|line| check_line(line).unwrap_or_else(|e| panic!("{e}\n{line}")))
-        .collect()
+    check_text(&lines.join("\n"))
 }
 
 fn now_ms() -> u64 {

@@ -39,6 +39,14 @@ pub const UNITS: &[&str] = &[
     "None",
 ];
 
+/// Every metric of every line of `text` (an emitter's output), each line checked by
+/// [`check_line`]. Panics, naming the line and the rule, on the first line that breaks one.
+pub fn check_text(text: &str) -> Vec<Datum> {
+    text.lines()
+        .flat_map(|line| check_line(line).unwrap_or_else(|e| panic!("{e}\n{line}")))
+        .collect()
+}
+
 /// One metric a valid line defines, for each of its dimension sets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Datum {

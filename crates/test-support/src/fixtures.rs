@@ -43,6 +43,14 @@ pub fn api_event(name: &str) -> ApiGatewayProxyRequest {
     event(name)
 }
 
+/// `events/order-valid.json` (API Gateway's proxy request for `POST /order`) with `body`
+/// as its body: a request as ingest receives it.
+pub fn order_request(body: &str) -> ApiGatewayProxyRequest {
+    let mut request = api_event("order-valid.json");
+    request.body = Some(body.to_owned());
+    request
+}
+
 /// A response's body as JSON. Panics unless it is a text body, declared and valid JSON.
 pub fn response_json(response: &ApiGatewayProxyResponse) -> serde_json::Value {
     assert_eq!(

@@ -1,6 +1,5 @@
 //! The ingest handler against an in-memory queue: every success and error path.
 
-use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::http::HeaderValue;
 use base64::Engine as _;
 use ingest::{Ingest, MAX_BODY_BYTES};
@@ -8,11 +7,7 @@ use orders_domain::OrderId;
 use orders_platform::adapters::memory::{Fault, InMemoryQueue};
 use test_support::fixtures::{api_event, response_json};
 
-fn with_body(body: &str) -> ApiGatewayProxyRequest {
-    let mut request = api_event("order-valid.json");
-    request.body = Some(body.to_owned());
-    request
-}
+use test_support::fixtures::order_request as with_body;
 
 fn handler() -> Ingest<InMemoryQueue> {
     Ingest::new(InMemoryQueue::new(), 2)

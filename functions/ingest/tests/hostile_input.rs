@@ -10,11 +10,7 @@ use orders_platform::adapters::memory::InMemoryQueue;
 use proptest::prelude::*;
 
 fn base_event() -> ApiGatewayProxyRequest {
-    let path = format!(
-        "{}/../../events/order-valid.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    test_support::fixtures::api_event("order-valid.json")
 }
 
 fn body_strategy() -> impl Strategy<Value = String> {

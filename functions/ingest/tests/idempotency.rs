@@ -14,13 +14,7 @@ const ORDER: &str = r#"{"email":"jane@example.com","items":[{"sku":"SKU-1","qty"
 const OTHER: &str = r#"{"email":"jane@example.com","items":[{"sku":"SKU-1","qty":3}]}"#;
 
 fn request(key: Option<&str>, body: &str) -> ApiGatewayProxyRequest {
-    let path = format!(
-        "{}/../../events/order-valid.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut event: ApiGatewayProxyRequest =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    event.body = Some(body.to_owned());
+    let mut event = test_support::fixtures::order_request(body);
     if let Some(key) = key {
         event
             .headers

@@ -11,21 +11,12 @@ use orders_domain::ports::{IdempotencyRecord, IdempotencyStore};
 use orders_domain::{Fingerprint, IdempotencyKey, OrderId};
 use orders_platform::adapters::memory::{Fault, InMemoryIdempotency, InMemoryQueue};
 use orders_platform::metrics::{names, EmfMetrics, InMemoryMetrics, MetricsConfig};
-use test_support::emf_spec::check_line;
+use test_support::emf_spec::check_text;
 
 const ORDER: &str = r#"{"email":"jane@example.com","items":[{"sku":"SKU-1","qty":2}]}"#;
 const INGEST: (&str, &str) = ("Function", "ingest");
 
-fn request(body: &str) -> ApiGatewayProxyRequest {
-    let path = format!(
-        "{}/../../events/order-valid.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut event: ApiGatewayProxyRequest =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    event.body = Some(body.to_owned());
-    event
-}
+use test_support::fixtures::order_request as request;
 
 fn with_header(
     mut event: ApiGatewayProxyRequest,
@@ -239,10 +230,7 @@ async fn one_invocation_flushes_valid_emf_with_service_function_and_error_code()
     .await;
     emf.flush().unwrap();
     let text = out.text();
-    let data: Vec<_> = text
-        .lines()
-        .flat_map(|line| check_line(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect();
+    let data = check_text(&text);
     let value = |name: &str, dims: &[(&str, &str)]| -> Vec<f64> {
         data.iter()
             .filter(|d| {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use orders_platform::adapters::memory::{Fault, InMemoryStore};
 use orders_platform::config::DelaySpec;
 use orders_platform::metrics::{names, EmfMetrics, InMemoryMetrics, MetricsConfig};
-use test_support::emf_spec::check_line;
+use test_support::emf_spec::check_text;
 use test_support::fixtures::{order, sqs_batch, sqs_record};
 use tokio::time::Instant;
 use worker::Worker;
@@ -128,10 +128,7 @@ async fn one_invocation_flushes_valid_emf_with_explicit_zeros_and_milliseconds()
         .unwrap();
     emf.flush().unwrap();
     let text = out.text();
-    let data: Vec<_> = text
-        .lines()
-        .flat_map(|line| check_line(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect();
+    let data = check_text(&text);
     let get = |name: &str| {
         let found: Vec<_> = data.iter().filter(|d| d.name == name).collect();
         assert_eq!(found.len(), 1, "{name}: {text}");
