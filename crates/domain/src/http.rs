@@ -15,7 +15,15 @@ use serde_json::json;
 use crate::{FieldError, OrderRejection};
 
 /// Everything an API request can fail with.
+///
+/// With the feature `test-util`, `ApiErrorKind` lists every variant (`strum`'s
+/// `EnumDiscriminants` + `EnumIter`), so a contract test can cover a variant added later.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(
+    feature = "test-util",
+    derive(strum::EnumDiscriminants),
+    strum_discriminants(name(ApiErrorKind), derive(strum::EnumIter))
+)]
 pub enum ApiError {
     /// The body is not JSON.
     #[error("request body is not valid JSON: {0}")]

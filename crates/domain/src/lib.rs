@@ -13,6 +13,8 @@ mod idempotency;
 mod order;
 
 pub mod http;
+#[cfg(feature = "test-util")]
+pub mod oracle;
 pub mod ports;
 
 pub use error::{FieldError, OrderRejection};
