@@ -191,15 +191,32 @@ async fn concurrent_retries_with_one_key_make_one_order() {
     let ingest = handler();
     let requests: Vec<ApiGatewayProxyRequest> =
         (0..20).map(|_| request(Some("same"), ORDER)).collect();
+    // The in-memory store yields once per call, like a network round trip, so the 20
+    // requests race: all of them try to claim the key before the first one completes it.
     let answers = futures::future::join_all(requests.iter().map(|r| ingest.handle(r))).await;
-    let ids: std::collections::HashSet<String> = answers
+    let accepted: Vec<_> = answers.iter().filter(|r| r.status_code == 202).collect();
+    let in_use: Vec<_> = answers.iter().filter(|r| r.status_code == 409).collect();
+    assert_eq!(
+        accepted.len() + in_use.len(),
+        answers.len(),
+        "only 202 or 409: {:?}",
+        answers.iter().map(|r| r.status_code).collect::<Vec<_>>()
+    );
+    assert!(!in_use.is_empty(), "the requests did not race (no 409)");
+    for answer in &in_use {
+        assert_eq!(json(answer)["error"], "idempotency_key_in_use");
+        assert!(answer.headers.contains_key("retry-after"));
+    }
+    let ids: std::collections::HashSet<String> = accepted
         .iter()
-        .filter(|r| r.status_code == 202)
         .map(|r| json(r)["order_id"].as_str().unwrap().to_owned())
         .collect();
-    assert!(answers
-        .iter()
-        .all(|r| r.status_code == 202 || r.status_code == 409));
     assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(ingest.queue().sent().len(), 1, "exactly one order created");
+
+    // A retry after the race replays the one order.
+    let replay = ingest.handle(&request(Some("same"), ORDER)).await;
+    assert_eq!(replay.status_code, 202);
+    assert!(ids.contains(json(&replay)["order_id"].as_str().unwrap()));
     assert_eq!(ingest.queue().sent().len(), 1);
 }

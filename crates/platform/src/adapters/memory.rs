@@ -165,8 +165,12 @@ impl InMemoryIdempotency {
     }
 }
 
+/// Each call yields to the executor once before it touches the records, as a call to the real
+/// store (a network round trip) does: concurrent requests with one key then interleave here as
+/// they do against DynamoDB, instead of running one after another.
 impl IdempotencyStore for InMemoryIdempotency {
     async fn claim(&self, record: &IdempotencyRecord) -> Result<Claim, StoreError> {
+        tokio::task::yield_now().await;
         self.check()?;
         let mut records = self.records.lock().unwrap();
         match records.get(record.key.as_str()) {
@@ -179,6 +183,7 @@ impl IdempotencyStore for InMemoryIdempotency {
     }
 
     async fn complete(&self, key: &IdempotencyKey, response: &str) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
         self.check()?;
         if let Some(r) = self.records.lock().unwrap().get_mut(key.as_str()) {
             r.response = Some(response.to_owned());
