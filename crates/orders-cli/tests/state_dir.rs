@@ -1,7 +1,8 @@
 //! `orders local` as a user starts it, from the real binary: one owner per state
 //! directory (an OS lock the kernel releases, even after `kill -9`), start-up errors that
 //! name what to fix and leave the files as they were, a quiet and true banner, and the
-//! orders a crashed run held in flight delivered at once after a restart.
+//! orders a crashed run held in flight delivered at once after a restart, and no order
+//! answered 202 lost to a `kill -9` under concurrent load.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
@@ -314,6 +315,124 @@ fn kill_9_releases_the_lock_and_the_restart_delivers_what_was_in_flight_at_once(
     second.read_until("order stored");
     let lines = second.interrupt();
     assert!(!lines.iter().any(|l| l.contains("WARN")), "{lines:#?}");
+}
+
+/// A crash that is a crash: the real binary, orders sent concurrently, `kill -9` while
+/// requests are in flight at the API and orders in flight at the worker, a restart on the
+/// same directory, and then every order that was answered 202 is stored. Orders whose request
+/// was cut by the kill have no answer: they may or may not be stored, and are counted apart.
+#[test]
+fn kill_9_under_concurrent_load_loses_no_order_answered_202() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = path_arg(dir.path());
+    // 50-300 ms per order: some are always being processed when the process dies.
+    let first = Local::start(&["--state-dir", state, "--processing-delay-ms", "50-300"]);
+    let api = first.api.clone();
+    let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let unanswered = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let senders: Vec<_> = (0..16)
+        .map(|sender| {
+            let (client, api) = (client.clone(), api.clone());
+            let (accepted, unanswered, stop) = (accepted.clone(), unanswered.clone(), stop.clone());
+            runtime.spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let body = json!({"email": format!("crash{sender}-{i}@example.com"), "items": [{"sku": "CRASH", "qty": 1}]});
+                    let answer = client.post(format!("{api}/order")).json(&body).send().await;
+                    let answer = match answer {
+                        Ok(response) => (response.status().as_u16(), response.json::<Value>().await),
+                        Err(_) => {
+                            // The kill cut this request: its outcome is unknown to the client.
+                            unanswered.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    };
+                    match answer {
+                        (202, Ok(body)) => accepted
+                            .lock()
+                            .unwrap()
+                            .push(body["order_id"].as_str().unwrap().to_owned()),
+                        // The emulated limits refused it (nothing accepted): try again soon.
+                        (429 | 503, _) => tokio::time::sleep(Duration::from_millis(20)).await,
+                        (_, Err(_)) => {
+                            // The kill cut the answer's body.
+                            unanswered.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        (status, body) => panic!("unexpected answer {status}: {body:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Kill once 150 orders are accepted, while the 16 senders keep requests open and the
+    // worker holds orders in flight.
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while accepted.lock().unwrap().len() < 150 {
+        assert!(
+            Instant::now() < give_up,
+            "150 orders not accepted within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let in_flight_at_kill = stats(&api)["queue"]["in_flight"].as_u64().unwrap();
+    first.kill_9();
+    stop.store(true, Ordering::Relaxed);
+    runtime.block_on(async {
+        for sender in senders {
+            sender.await.unwrap();
+        }
+    });
+    let accepted = accepted.lock().unwrap().clone();
+
+    let second = Local::start(&["--state-dir", state, "--processing-delay-ms", "0"]);
+    let give_up = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = stats(&second.api);
+        if s["queue"]["visible"] == 0 && s["queue"]["in_flight"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < give_up, "the queue never drained: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for id in &accepted {
+        let (status, order) = http(
+            reqwest::Method::GET,
+            &format!("{}/orders/{id}", second.api),
+            None,
+        );
+        assert_eq!(
+            status, 200,
+            "{id} was answered 202 but is not stored: {order}"
+        );
+    }
+    let s = stats(&second.api);
+    let stored = s["stored_orders"].as_u64().unwrap() as usize;
+    let cut = unanswered.load(Ordering::Relaxed);
+    assert!(
+        (accepted.len()..=accepted.len() + cut).contains(&stored),
+        "{stored} stored: {} answered 202, {cut} requests cut by the kill",
+        accepted.len()
+    );
+    assert_eq!(s["dlq"]["visible"], 0, "nothing dead-lettered: {s}");
+    eprintln!(
+        "crash: {} accepted, {cut} cut, {in_flight_at_kill} in flight at the worker, {stored} stored",
+        accepted.len()
+    );
+    assert!(in_flight_at_kill > 0, "no order was in flight at the kill");
+    second.interrupt();
 }
 
 #[test]
