@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use std::future::Future;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use orders_domain::ports::OrderStore;
 use orders_platform::metrics::InMemoryMetrics;
 use serde::Serialize;
@@ -145,11 +147,40 @@ async fn receive_batch<Q: QueueSource>(
     batch
 }
 
-/// Invokes the worker with one batch and deletes what succeeded. Returns the receipt
-/// handles deleted.
-pub async fn invoke_batch<Q: QueueSource, S: OrderStore>(
+/// What the poller invokes with a batch, as Lambda invokes the worker function: the
+/// [`Worker`], or in tests a handler that fails or overruns on purpose (the paths a healthy
+/// worker never takes, because its per-record deadline answers first).
+pub trait BatchHandler {
+    /// Why a whole invocation failed (a function error in Lambda's terms).
+    type Error: std::fmt::Display;
+
+    /// Handles one batch; `deadline` is the invocation's (now + the function timeout).
+    fn handle(
+        &self,
+        event: &SqsEvent,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<SqsBatchResponse, Self::Error>> + Send;
+}
+
+impl<S: OrderStore + Send + Sync> BatchHandler for Worker<S> {
+    type Error = worker::BatchError;
+
+    fn handle(
+        &self,
+        event: &SqsEvent,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<SqsBatchResponse, Self::Error>> + Send {
+        self.handle_batch(event, deadline)
+    }
+}
+
+/// Invokes the handler with one batch and deletes what succeeded. Returns the receipt
+/// handles deleted. An invocation that errors or overruns the function timeout deletes
+/// nothing, and neither does a response naming a record that is not in the batch: the
+/// whole batch comes back after its visibility timeout, as with Lambda.
+pub async fn invoke_batch<Q: QueueSource, H: BatchHandler>(
     queue: &Q,
-    worker: &Worker<S>,
+    worker: &H,
     batch: Vec<Received>,
     config: &PollerConfig,
     counters: &PollerCounters,
@@ -164,7 +195,7 @@ pub async fn invoke_batch<Q: QueueSource, S: OrderStore>(
         .map(|m| to_record(m, config.queue_arn))
         .collect();
     let deadline = Instant::now() + config.function_timeout;
-    let outcome = tokio::time::timeout_at(deadline, worker.handle_batch(&event, deadline)).await;
+    let outcome = tokio::time::timeout_at(deadline, worker.handle(&event, deadline)).await;
     let failed_ids: HashSet<String> = match outcome {
         Err(_elapsed) => {
             counters.timeouts.fetch_add(1, Ordering::Relaxed);

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orders_cli::poller::{invoke_batch, to_record, PollerConfig, PollerCounters};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use orders_cli::poller::{invoke_batch, to_record, BatchHandler, PollerConfig, PollerCounters};
 use orders_cli::queue::local::{LocalQueue, LocalQueueConfig};
 use orders_cli::queue::{DeadLetterOps, QueueSource};
 use orders_platform::adapters::memory::{Fault, InMemoryStore};
 use orders_platform::config::DelaySpec;
 use test_support::fixtures::order;
+use tokio::time::Instant;
 use worker::Worker;
 
 fn config(batch_size: usize) -> PollerConfig {
@@ -186,4 +188,87 @@ fn reconciliation_sorts_every_accepted_order() {
         "the poison message and an unknown id"
     );
     assert!(!report.is_clean());
+}
+
+/// A worker invocation that goes wrong as a whole, in one of the ways Lambda treats as a
+/// failed invocation: the real worker never does (its per-record deadline answers first).
+enum Broken {
+    /// Runs past the function timeout (killed by Lambda).
+    Hangs,
+    /// Returns a function error.
+    Errors,
+    /// Answers with a failure for a message id that is not in the batch.
+    NamesAStranger,
+}
+
+impl BatchHandler for Broken {
+    type Error = &'static str;
+
+    async fn handle(
+        &self,
+        _: &SqsEvent,
+        deadline: Instant,
+    ) -> Result<SqsBatchResponse, Self::Error> {
+        match self {
+            Broken::Hangs => {
+                tokio::time::sleep_until(deadline + Duration::from_secs(3600)).await;
+                unreachable!("the poller gives up at the deadline")
+            }
+            Broken::Errors => Err("the function failed"),
+            Broken::NamesAStranger => {
+                let mut response = SqsBatchResponse::default();
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = "not-in-this-batch".to_owned();
+                response.batch_item_failures.push(failure);
+                Ok(response)
+            }
+        }
+    }
+}
+
+/// "A killed invocation deletes nothing": each whole-invocation failure leaves every record
+/// of the batch on the queue (in flight, to come back after the visibility timeout), and is
+/// counted as what it was. On tokio's paused clock, so the hang's timeout takes no real time.
+#[tokio::test(start_paused = true)]
+async fn an_invocation_that_times_out_errors_or_names_a_stranger_deletes_nothing() {
+    for broken in [Broken::Hangs, Broken::Errors, Broken::NamesAStranger] {
+        let queue = queue(Duration::from_secs(3600));
+        for _ in 0..3 {
+            let o = order();
+            queue
+                .send_raw(&o.to_message_body(), Some(&o.order_id.to_string()))
+                .unwrap();
+        }
+        let batch = queue.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(batch.len(), 3);
+        let counters = PollerCounters::default();
+        let started = Instant::now();
+        let deleted = invoke_batch(&queue, &broken, batch, &config(10), &counters).await;
+        let stats = counters.snapshot();
+        let name = match broken {
+            Broken::Hangs => "a hang",
+            Broken::Errors => "an error",
+            Broken::NamesAStranger => "a stranger",
+        };
+        assert!(deleted.is_empty(), "{name}: deleted {deleted:?}");
+        assert_eq!(stats.deleted, 0, "{name}");
+        assert_eq!(
+            queue.counts().await.unwrap().0.in_flight,
+            3,
+            "{name}: all 3 stay"
+        );
+        match broken {
+            Broken::Hangs => {
+                assert_eq!((stats.timeouts, stats.invocation_errors), (1, 0));
+                assert_eq!(
+                    started.elapsed(),
+                    config(10).function_timeout,
+                    "gave up at the deadline"
+                );
+            }
+            Broken::Errors | Broken::NamesAStranger => {
+                assert_eq!((stats.timeouts, stats.invocation_errors), (0, 1), "{name}");
+            }
+        }
+    }
 }

@@ -351,15 +351,23 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// The order id from the `order_id` message attribute, for logging a record whose body
-/// could not be parsed.
+/// The order id of a failed record, for its log line: from the `order_id` message attribute
+/// (ingest sets it), else from the body when it is a valid order (a store failure after the
+/// parse, on a message sent without the attribute); `None` when neither names one.
 fn order_id_hint(record: &SqsMessage) -> Option<String> {
-    record
+    let from_attribute = record
         .message_attributes
         .get("order_id")
         .and_then(|a| a.string_value.as_deref())
-        .and_then(|v| v.parse::<OrderId>().ok())
-        .map(|id| id.to_string())
+        .and_then(|v| v.parse::<OrderId>().ok());
+    let from_body = || {
+        record
+            .body
+            .as_deref()
+            .and_then(|body| QueuedOrder::from_message_body(body).ok())
+            .map(|order| order.order_id)
+    };
+    from_attribute.or_else(from_body).map(|id| id.to_string())
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -124,3 +124,109 @@ async fn in_the_shipped_format_every_line_of_a_record_carries_its_span() {
     assert_eq!(field("sender_trace"), Some(trace.into()));
     assert!(!logs.text().contains("jane.doe"));
 }
+
+/// "Every log line carries `order_id`, `message_id`, the request and trace ids" (README),
+/// checked on every line of a batch in the shipped JSON format: the invocation's request id
+/// and X-Ray trace id on all of them (from the runtime's invocation span, built here exactly
+/// as `lambda_runtime::layers::trace::request_span` builds it), the message id on every
+/// line about a record, and the order id on every line about a record whose body names one.
+#[tokio::test]
+async fn every_line_of_a_batch_carries_the_invocation_and_record_ids() {
+    let order = |email: &str| {
+        NewOrder::parse_json(
+            format!(r#"{{"email":"{email}","items":[{{"sku":"S","qty":1}}]}}"#).as_bytes(),
+        )
+        .unwrap()
+        .accept(OrderId::new_v7(), chrono::Utc::now())
+    };
+    let (stored, failing) = (order("jane.doe@example.com"), order("john.roe@example.com"));
+    let store = InMemoryStore::new();
+    store.set_fault(
+        failing.order_id,
+        orders_platform::adapters::memory::Fault::Unavailable,
+    );
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        sqs_record("m-stored", &stored.to_message_body(), 1),
+        sqs_record("m-again", &stored.to_message_body(), 2),
+        sqs_record("m-failing", &failing.to_message_body(), 1),
+        sqs_record("m-malformed", "not json", 1),
+    ];
+    let worker = Worker::new(store, DelaySpec::None, Duration::from_secs(1));
+    let settings = orders_platform::telemetry::LogSettings {
+        format: orders_platform::telemetry::LogFormat::Json,
+        level: "info".into(),
+    };
+    let (logs, _guard) = test_support::capture_logs_with(|writer| {
+        orders_platform::telemetry::subscriber(&settings, move || writer.clone())
+    });
+    let trace_id = "Root=1-6745a6c1-1b2c3d4e5f60718293a4b5c6;Parent=53995c3f42cd8ad8;Sampled=1";
+    let invocation = tracing::info_span!(
+        "Lambda runtime invoke",
+        requestId = "req-7",
+        xrayTraceId = trace_id
+    );
+    {
+        let _entered = invocation.enter();
+        worker
+            .handle_batch(&event, Instant::now() + Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+
+    let lines = logs.lines();
+    assert!(lines.len() >= 8, "{}", logs.text());
+    // A field of a line: its own, or one of the spans it was written in.
+    let field = |line: &serde_json::Value, name: &str| -> Option<String> {
+        let own = line.get(name).or_else(|| line.get("fields")?.get(name));
+        let from_spans = || {
+            line["spans"]
+                .as_array()?
+                .iter()
+                .rev()
+                .find_map(|s| s.get(name).cloned())
+        };
+        own.cloned()
+            .or_else(from_spans)
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    let order_of = |message_id: &str| match message_id {
+        "m-stored" | "m-again" => Some(stored.order_id.to_string()),
+        "m-failing" => Some(failing.order_id.to_string()),
+        _ => None,
+    };
+    let mut per_record = 0;
+    for line in &lines {
+        assert_eq!(field(line, "requestId").as_deref(), Some("req-7"), "{line}");
+        assert_eq!(
+            field(line, "xrayTraceId").as_deref(),
+            Some(trace_id),
+            "{line}"
+        );
+        let message = line["message"].as_str().unwrap_or_default();
+        if message.starts_with("batch ") {
+            continue; // the invocation's own lines: received, done
+        }
+        per_record += 1;
+        let message_id = field(line, "message_id")
+            .unwrap_or_else(|| panic!("a record's line without message_id: {line}"));
+        match order_of(&message_id) {
+            Some(order_id) => {
+                assert_eq!(field(line, "order_id"), Some(order_id), "{line}")
+            }
+            None => assert!(field(line, "order_id").is_none_or(|id| id == "-"), "{line}"),
+        }
+    }
+    // received x3 (the malformed body is never received as an order), stored, duplicate,
+    // and a failure for each of the two failing records.
+    assert!(
+        per_record >= 7,
+        "{per_record} record lines: {}",
+        logs.text()
+    );
+    let text = logs.text();
+    assert!(
+        !text.contains("jane.doe") && !text.contains("john.roe"),
+        "{text}"
+    );
+}
