@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -68,6 +69,45 @@ def start_moto():
         if proc.poll() is not None:
             break
     raise SystemExit("moto_server did not start")
+
+
+def start_watch(env, log_dir, attempts=5):
+    """`cargo lambda watch` on a free port, and that port. A free port found by binding and
+    releasing it can be taken by another process before watch binds it, so the port counts
+    only once watch itself logs that it serves there (its own line, not any listener on the
+    port); otherwise watch is stopped and another port tried."""
+    for attempt in range(attempts):
+        port = free_port()
+        log_path = log_dir / f"lambda-watch-{attempt}.log"
+        log = open(log_path, "w")
+        proc = subprocess.Popen(
+            ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        serving = f"runtime_addr=127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if serving in log_path.read_text(errors="replace"):
+                wait_for_port(port, proc)
+                print(f"function logs: {log_path}")
+                return proc, port
+            time.sleep(0.1)  # polling a log file for a line, not standing in for an assertion
+        stop(proc)
+        print(f"cargo lambda watch did not serve on {port}; trying another port", file=sys.stderr)
+    raise SystemExit(f"cargo lambda watch did not start in {attempts} attempts; see {log_dir}")
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def wait_for_port(port, proc, timeout=60):
@@ -156,7 +196,6 @@ def main():
             KeySchema=[{"AttributeName": "idempotency_key", "KeyType": "HASH"}],
         )
 
-        port = free_port()
         env = dict(
             os.environ,
             AWS_ENDPOINT_URL=endpoint,
@@ -166,19 +205,9 @@ def main():
             PROCESSING_DELAY_MS="0",
             RUST_LOG="info",
         )
-        log_dir = ROOT / ".test-work"
-        log_dir.mkdir(exist_ok=True)
-        watch_log = open(log_dir / "lambda-watch.log", "w")
-        print(f"function logs: {watch_log.name}")
-        watch = subprocess.Popen(
-            ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=watch_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for_port(port, watch)
+        # A directory of this run's own: two runs (two clones, two CI jobs) never share logs.
+        log_dir = Path(tempfile.mkdtemp(prefix="lambda-invoke-"))
+        watch, port = start_watch(env, log_dir)
 
         # --- ingest, with the committed API Gateway events --------------------------------
         resp = invoke(port, "ingest", EVENTS / "order-valid.json")

@@ -24,10 +24,15 @@ fn options(state: &Path) -> LocalOptions {
 
 /// Fast redelivery for tests: 1 s worker timeout, 1 s visibility, DLQ after 2 receives.
 /// These break the production timing rules on purpose, so the rules are not enforced here.
+/// Short timeouts so that retries and dead-lettering happen within seconds. Why 3 s is safe
+/// on a busy shared machine: a healthy record takes well under 100 ms here when idle and
+/// under 1 s at a load average of 4 on 2 cores, against 2.9 s (the timeout less the margin)
+/// before it is failed; and a healthy order is dead-lettered only after failing on both of
+/// its receives.
 fn fast(state: &Path) -> LocalOptions {
     let mut o = options(state);
-    o.settings.pipeline.worker_timeout = Duration::from_secs(1);
-    o.settings.pipeline.visibility_timeout = Duration::from_secs(1);
+    o.settings.pipeline.worker_timeout = Duration::from_secs(3);
+    o.settings.pipeline.visibility_timeout = Duration::from_secs(3);
     o.settings.pipeline.max_receive_count = 2;
     o.settings.pipeline.deadline_margin = Duration::from_millis(100);
     o.enforce_timing_rules = false;
@@ -281,7 +286,8 @@ async fn poison_and_always_failing_records_end_in_the_dlq_and_redrive_brings_the
 async fn a_delay_longer_than_the_worker_timeout_is_retried_then_dead_lettered_never_lost() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = fast(dir.path());
-    opts.settings = opts.settings.with_delay("1500").unwrap();
+    // Longer than fast()'s 3 s timeout: it can never finish.
+    opts.settings = opts.settings.with_delay("4000").unwrap();
     let pipeline = start(opts).await.unwrap();
     let base = format!("http://{}", pipeline.addr());
     let client = reqwest::Client::new();

@@ -39,7 +39,9 @@ fn queue(visibility: Duration) -> LocalQueue {
 
 #[tokio::test]
 async fn successes_are_deleted_and_failures_come_back_with_a_higher_receive_count() {
-    let queue = queue(Duration::from_millis(300));
+    // 2 s: the failures must still be in flight when counted below, after the batch ran
+    // (milliseconds when idle, well under a second at a load average of 4).
+    let queue = queue(Duration::from_secs(2));
     let (good, bad) = (order(), order());
     let store = InMemoryStore::new();
     store.set_fault(bad.order_id, Fault::Unavailable);

@@ -139,7 +139,9 @@ async fn visibility_timeout_hides_a_received_message_then_redelivers_it() {
     let (url, _) = create_queue(
         &sqs,
         "orders",
-        &[(QueueAttributeName::VisibilityTimeout, "1".into())],
+        // 3 s: the second receive below must come while the message is still hidden (a
+        // round trip to moto: milliseconds idle, under a second at a load average of 4).
+        &[(QueueAttributeName::VisibilityTimeout, "3".into())],
     )
     .await;
     SqsOrderQueue::from_sdk_config(&config, &url)
@@ -166,7 +168,7 @@ async fn visibility_timeout_hides_a_received_message_then_redelivers_it() {
 
     // Long-poll until the visibility timeout lets it reappear.
     let again = receive()
-        .wait_time_seconds(5)
+        .wait_time_seconds(10)
         .send()
         .await
         .unwrap()

@@ -35,7 +35,15 @@ async fn sends_waiting_for_a_commit_share_the_next_one_and_all_survive_a_restart
             tokio::spawn(async move { queue.enqueue(&order()).await })
         })
         .collect();
+    // Bounded: a send that never reaches the pending list fails the test instead of
+    // hanging the suite.
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
     while queue.pending.lock().unwrap().len() < 20 {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "only {} of 20 sends reached the pending list in 30 s",
+            queue.pending.lock().unwrap().len()
+        );
         tokio::task::yield_now().await;
     }
     assert!(
