@@ -4,19 +4,29 @@
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
-use orders_domain::{NewOrder, OrderId};
 use orders_platform::adapters::memory::InMemoryStore;
 use orders_platform::config::DelaySpec;
-use test_support::fixtures::sqs_record;
+use test_support::fixtures::{order_from, sqs_record};
 use tokio::time::Instant;
 use worker::Worker;
 
+/// Captures what the functions log in their shipped format (`LogFormat::Json`, INFO).
+fn shipped_json_logs() -> (
+    test_support::CapturedLogs,
+    tracing::subscriber::DefaultGuard,
+) {
+    let settings = orders_platform::telemetry::LogSettings {
+        format: orders_platform::telemetry::LogFormat::Json,
+        level: "info".into(),
+    };
+    test_support::capture_logs_with(|writer| {
+        orders_platform::telemetry::subscriber(&settings, move || writer.clone())
+    })
+}
+
 #[tokio::test]
 async fn per_record_logs_carry_ids_and_never_the_email() {
-    let order =
-        NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"S","qty":1}]}"#)
-            .unwrap()
-            .accept(OrderId::new_v7(), chrono::Utc::now());
+    let order = order_from(r#"{"email":"jane.doe@example.com","items":[{"sku":"S","qty":1}]}"#);
     let order_id = order.order_id.to_string();
     let mut event = SqsEvent::default();
     event.records = vec![
@@ -78,10 +88,7 @@ async fn per_record_logs_carry_ids_and_never_the_email() {
 
 #[tokio::test]
 async fn in_the_shipped_format_every_line_of_a_record_carries_its_span() {
-    let order =
-        NewOrder::parse_json(br#"{"email":"jane.doe@example.com","items":[{"sku":"S","qty":1}]}"#)
-            .unwrap()
-            .accept(OrderId::new_v7(), chrono::Utc::now());
+    let order = order_from(r#"{"email":"jane.doe@example.com","items":[{"sku":"S","qty":1}]}"#);
     let trace = "Root=1-6745a6c1-1b2c3d4e5f60718293a4b5c6;Parent=53995c3f42cd8ad8;Sampled=1";
     let mut traced = sqs_record("m-1", &order.to_message_body(), 1);
     traced
@@ -94,13 +101,7 @@ async fn in_the_shipped_format_every_line_of_a_record_carries_its_span() {
         DelaySpec::None,
         Duration::from_secs(1),
     );
-    let settings = orders_platform::telemetry::LogSettings {
-        format: orders_platform::telemetry::LogFormat::Json,
-        level: "info".into(),
-    };
-    let (logs, _guard) = test_support::capture_logs_with(|writer| {
-        orders_platform::telemetry::subscriber(&settings, move || writer.clone())
-    });
+    let (logs, _guard) = shipped_json_logs();
     let invocation = tracing::info_span!("Lambda runtime invoke", requestId = "req-1");
     {
         let _entered = invocation.enter();
@@ -133,11 +134,9 @@ async fn in_the_shipped_format_every_line_of_a_record_carries_its_span() {
 #[tokio::test]
 async fn every_line_of_a_batch_carries_the_invocation_and_record_ids() {
     let order = |email: &str| {
-        NewOrder::parse_json(
-            format!(r#"{{"email":"{email}","items":[{{"sku":"S","qty":1}}]}}"#).as_bytes(),
-        )
-        .unwrap()
-        .accept(OrderId::new_v7(), chrono::Utc::now())
+        order_from(&format!(
+            r#"{{"email":"{email}","items":[{{"sku":"S","qty":1}}]}}"#
+        ))
     };
     let (stored, failing) = (order("jane.doe@example.com"), order("john.roe@example.com"));
     let store = InMemoryStore::new();
@@ -153,13 +152,7 @@ async fn every_line_of_a_batch_carries_the_invocation_and_record_ids() {
         sqs_record("m-malformed", "not json", 1),
     ];
     let worker = Worker::new(store, DelaySpec::None, Duration::from_secs(1));
-    let settings = orders_platform::telemetry::LogSettings {
-        format: orders_platform::telemetry::LogFormat::Json,
-        level: "info".into(),
-    };
-    let (logs, _guard) = test_support::capture_logs_with(|writer| {
-        orders_platform::telemetry::subscriber(&settings, move || writer.clone())
-    });
+    let (logs, _guard) = shipped_json_logs();
     let trace_id = "Root=1-6745a6c1-1b2c3d4e5f60718293a4b5c6;Parent=53995c3f42cd8ad8;Sampled=1";
     let invocation = tracing::info_span!(
         "Lambda runtime invoke",
