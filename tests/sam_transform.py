@@ -10,7 +10,8 @@ with the parameters resolved as CloudFormation would, for ApiKeyRequired=false a
 - each route reaches its function through an aws_proxy integration;
 - the API key requirement, the usage plan, its quota and throttle follow ApiKeyRequired;
 - every gateway response answers JSON with an error code that openapi.yaml documents;
-- no IAM statement that the template writes grants "*" (actions or resources).
+- no IAM statement that the template writes grants "*" (actions or resources);
+- samconfig.toml's environments, read by SAM CLI's own code, list every parameter.
 
 Run with the project's venv: .venv/bin/python tests/sam_transform.py
 """
@@ -227,6 +228,24 @@ for api_key in ("false", "true"):
                 targets = [targets] if not isinstance(targets, list) else targets
                 check(all("*" not in a for a in actions) and "*" not in targets,
                       f"{label}: {logical_id} {policy['PolicyName']} grants no '*': {statement}")
+
+# samconfig.toml, read by SAM CLI's own loader and split by its own override parser (the
+# code `sam deploy --config-env` runs): every environment names every template parameter
+# and nothing else, and no value is lost (SAM silently drops a bare `Key=`).
+from samcli.cli.types import CfnParameterOverridesType
+from samcli.lib.config.samconfig import SamConfig
+
+template_parameters = set(yaml_parse((ROOT / "template.yaml").read_text())["Parameters"])
+samconfig = SamConfig(str(ROOT), "samconfig.toml")
+for env in ("default", "prod"):
+    raw = samconfig.get_all(["deploy"], "parameters", env)["parameter_overrides"]
+    parsed = CfnParameterOverridesType().convert(raw, None, None)
+    check(set(parsed) == template_parameters,
+          f"samconfig {env}: lists exactly the template's parameters "
+          f"(missing {sorted(template_parameters - set(parsed))}, unknown {sorted(set(parsed) - template_parameters)})")
+    check(len(parsed) == raw.count("="), f"samconfig {env}: SAM keeps every Key=Value pair it was given")
+check(CfnParameterOverridesType().convert("A=1 AlarmEmail= B=2", None, None) == {"A": "1", "B": "2"},
+      "SAM's parser still drops a bare Key= (samconfig.toml writes Key=\"\" for that reason)")
 
 # The model check can fail: a template whose model drifted from openapi.yaml is caught.
 def drift(template):

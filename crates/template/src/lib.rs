@@ -75,6 +75,17 @@ impl Template {
         self.resource(logical_id)?.get("Properties")
     }
 
+    /// The names of all parameters, in template order.
+    pub fn parameter_names(&self) -> Vec<String> {
+        match self.root.get("Parameters") {
+            Some(Value::Mapping(params)) => params
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Every parameter's default, as text.
     pub fn parameter_defaults(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
@@ -161,6 +172,12 @@ pub fn parse_overrides(text: &str) -> Result<BTreeMap<String, String>, TemplateE
         if chars.peek() == Some(&'"') {
             chars.next();
             value.extend(chars.by_ref().take_while(|&c| c != '"'));
+        } else if chars.peek().is_none_or(|c| c.is_whitespace()) {
+            // SAM's own parser (samcli.cli.types.CfnParameterOverridesType) drops such a
+            // pair without a word, so the template default would apply instead of "".
+            return Err(TemplateError::Invalid(format!(
+                "parameter override {key}= has no value: SAM ignores it; write {key}=\"\""
+            )));
         } else {
             while let Some(&c) = chars.peek() {
                 if c.is_whitespace() {

@@ -2,14 +2,14 @@
 //! doubled or dead-lettered unrun, in every environment; and the checker really catches a
 //! broken rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use orders_domain::{MAX_EMAIL_LEN, MAX_ITEMS, MAX_QTY, MAX_SKU_LEN, MIN_QTY};
 use orders_platform::config::{
     ENV_DEADLINE_MARGIN_MS, ENV_PROCESSING_DELAY_MS, ENV_QUEUE_URL, ENV_TABLE_NAME,
 };
-use orders_template::{resolve_scalar, PipelineSettings, SamConfig, Template};
+use orders_template::{parse_overrides, resolve_scalar, PipelineSettings, SamConfig, Template};
 use serde_yaml_ng::Value;
 
 fn root() -> PathBuf {
@@ -59,11 +59,19 @@ fn samconfig_has_default_and_prod_and_only_known_parameters() {
         names.contains(&"default") && names.contains(&"prod"),
         "{names:?}"
     );
-    let known = template().parameter_defaults();
+    // Every template parameter and nothing else, in each environment: an environment that
+    // leaves one out silently deploys the template default (samconfig.toml says each
+    // environment is complete on its own).
+    let known: BTreeSet<String> = template().parameter_names().into_iter().collect();
+    assert!(known.len() >= 30, "{known:?}");
     for env in names {
-        for key in config.overrides(env).unwrap().keys() {
-            assert!(known.contains_key(key), "{env}: unknown parameter {key}");
-        }
+        let listed: BTreeSet<String> = config.overrides(env).unwrap().keys().cloned().collect();
+        let missing: Vec<&String> = known.difference(&listed).collect();
+        let unknown: Vec<&String> = listed.difference(&known).collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "{env}: parameters missing from samconfig.toml: {missing:?}; not in the template: {unknown:?}"
+        );
     }
     let text = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
     let doc: toml::Table = text.parse().unwrap();
@@ -89,6 +97,19 @@ fn samconfig_has_default_and_prod_and_only_known_parameters() {
         config.overrides("prod").unwrap()["TableDeletionProtection"],
         "true"
     );
+}
+
+#[test]
+fn an_override_without_a_value_is_refused_not_dropped() {
+    // SAM's parser drops `AlarmEmail=` silently (the template default then applies);
+    // `AlarmEmail=""` is the empty string.
+    let parsed = parse_overrides(r#"A=1 AlarmEmail="" B=2"#).unwrap();
+    assert_eq!(parsed["AlarmEmail"], "");
+    assert_eq!(parsed.len(), 3);
+    for text in ["A=1 AlarmEmail= B=2", "A=1 AlarmEmail="] {
+        let err = parse_overrides(text).unwrap_err().to_string();
+        assert!(err.contains(r#"AlarmEmail="""#), "{text}: {err}");
+    }
 }
 
 #[test]
