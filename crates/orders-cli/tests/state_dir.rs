@@ -312,7 +312,7 @@ fn kill_9_releases_the_lock_and_the_restart_delivers_what_was_in_flight_at_once(
         order["attempts"], 2,
         "the crashed receive still counts: {order}"
     );
-    second.read_until("order stored");
+    second.read_until("batch done");
     let lines = second.interrupt();
     assert!(!lines.iter().any(|l| l.contains("WARN")), "{lines:#?}");
 }
@@ -669,7 +669,7 @@ fn the_banner_is_quiet_and_says_the_delay_as_written() {
     let id = post_order(&first.api, 1);
     stored(&first.api, &id, Duration::from_secs(30));
     let mut first = first;
-    first.read_until("duplicate delivery");
+    first.read_until("duplicates=1");
     let lines = first.interrupt();
     // The limits it emulates, from the template (rule 7's stage throttle, a new account).
     assert!(

@@ -17,6 +17,8 @@ pub use lambda_runtime::{Error, LambdaEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use tracing::Instrument as _;
+
 use crate::config::FromEnv as _;
 use crate::metrics::{EmfMetrics, MetricsConfig};
 
@@ -49,7 +51,12 @@ where
             move |event: LambdaEvent<E>| async move {
                 #[cfg(feature = "xray")]
                 crate::xray::adopt_invocation(event.context.xray_trace_id.as_deref());
-                let answer = handle(state, event).await;
+                let context = crate::telemetry::invocation_span(
+                    &event.context.request_id,
+                    event.context.xray_trace_id.as_deref(),
+                    COLD_START.swap(false, std::sync::atomic::Ordering::Relaxed),
+                );
+                let answer = handle(state, event).instrument(context).await;
                 metrics.flush_or_log();
                 answer
             },
@@ -57,3 +64,6 @@ where
         .await
     })
 }
+
+/// Whether the next invocation is this process's first (Powertools' `cold_start`).
+static COLD_START: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);

@@ -226,9 +226,10 @@ pub fn adopt_invocation(header: Option<&str>) {
 
 /// What the trace layer sees: spans at `info` and above, the AWS SDK's operation spans
 /// (`debug`, not its inner ones), and `error` events (which mark their span as failed).
-/// Never OpenTelemetry's own diagnostics.
+/// Never OpenTelemetry's own diagnostics, nor the log-context spans (they only label lines).
 fn traced(meta: &Metadata<'_>) -> bool {
-    if meta.target().starts_with("opentelemetry") {
+    if meta.target().starts_with("opentelemetry") || meta.target() == crate::telemetry::LOG_CONTEXT
+    {
         return false;
     }
     if meta.is_event() {

@@ -135,23 +135,9 @@ impl std::io::Write for CapturedLogs {
     }
 }
 
-/// Captures the JSON logs emitted on this thread (same format as the functions) until the
-/// returned guard is dropped. Use with `#[tokio::test]` (current-thread runtime).
-pub fn capture_logs() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
-/// Like [`capture_logs`], with the subscriber `make` builds around the capture (pass
-/// `orders_platform::telemetry::subscriber` to check the exact format that ships).
+/// Captures what the subscriber `make` builds around the capture logs on this thread until
+/// the returned guard is dropped (pass `orders_platform::telemetry::subscriber` for the
+/// exact format that ships). Use with `#[tokio::test]` (current-thread runtime).
 pub fn capture_logs_with<S>(
     make: impl FnOnce(CapturedLogs) -> S,
 ) -> (CapturedLogs, tracing::subscriber::DefaultGuard)

@@ -30,6 +30,7 @@ use orders_domain::ports::{
 use orders_domain::{Fingerprint, IdempotencyKey, NewOrder, OrderId};
 use orders_platform::metrics::{dimensions, names};
 use serde::Serialize;
+use tracing::Instrument as _;
 
 /// The `Function` dimension of this function's metrics.
 pub const FUNCTION: &str = "ingest";
@@ -176,6 +177,17 @@ impl<Q: OrderQueue, I: IdempotencyStore> Ingest<Q, I> {
     /// Handles one request. Never fails and never panics on any input: every outcome is an
     /// HTTP response (a bug that panics becomes a bare 500 `internal_error`).
     pub async fn handle(&self, request: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+        // API Gateway's request id (the access log's `requestId`) on every line of this
+        // request: an order is followed from the access log to here, then by its order_id.
+        let context = tracing::info_span!(
+            target: orders_platform::telemetry::LOG_CONTEXT,
+            "request",
+            api_request_id = request.request_context.request_id.as_deref(),
+        );
+        self.handle_in_context(request).instrument(context).await
+    }
+
+    async fn handle_in_context(&self, request: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
         if self.cold.swap(false, Ordering::Relaxed) {
             count(names::COLD_START, 1);
         }

@@ -105,7 +105,7 @@ pub enum BatchError {
 }
 
 /// Counts of one batch's outcomes, logged once per invocation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchSummary {
     /// Records in the batch.
     pub records: usize,
@@ -115,6 +115,10 @@ pub struct BatchSummary {
     pub duplicates: usize,
     /// Records left for retry.
     pub failed: usize,
+    /// The ids of the orders written now.
+    pub stored_order_ids: Vec<String>,
+    /// The ids of the orders delivered again.
+    pub duplicate_order_ids: Vec<String>,
 }
 
 /// The worker handler over any [`OrderStore`].
@@ -172,7 +176,7 @@ impl<S: OrderStore> Worker<S> {
         let order_id = order.order_id;
         tracing::Span::current().record("order_id", tracing::field::display(order_id));
         let attempts = receive_count(record);
-        tracing::info!(%order_id, message_id, attempts, "order received");
+        tracing::debug!(%order_id, message_id, attempts, "order received");
 
         let delay = self.delay.sample();
         let left = cutoff.saturating_duration_since(started);
@@ -229,11 +233,15 @@ impl<S: OrderStore> Worker<S> {
         deadline: Instant,
     ) -> Result<SqsBatchResponse, BatchError> {
         let (response, summary) = self.handle_batch_with_summary(event, deadline).await?;
+        // One line per batch names every order it stored (Logs Insights finds an order with
+        // `filter @message like "<order_id>"`); a failed record has a line of its own.
         tracing::info!(
             records = summary.records,
             stored = summary.stored,
             duplicates = summary.duplicates,
             failed = summary.failed,
+            stored_order_ids = summary.stored_order_ids.join(" "),
+            duplicate_order_ids = summary.duplicate_order_ids.join(" "),
             "batch done"
         );
         Ok(response)
@@ -255,7 +263,7 @@ impl<S: OrderStore> Worker<S> {
             .filter(|r| receive_count(r) > 1)
             .count();
         count(names::RECORDS_RETRIED, retried as u64);
-        tracing::info!(
+        tracing::debug!(
             records = event.records.len(),
             time_left_ms = deadline
                 .saturating_duration_since(Instant::now())
@@ -294,16 +302,18 @@ impl<S: OrderStore> Worker<S> {
             match result {
                 Ok(RecordOutcome::Stored { order_id }) => {
                     summary.stored += 1;
-                    tracing::info!(%order_id, message_id = log_id, processing_ms = ms, "order stored");
+                    summary.stored_order_ids.push(order_id.to_string());
+                    tracing::debug!(%order_id, message_id = log_id, processing_ms = ms, "order stored");
                 }
                 Ok(RecordOutcome::Duplicate { order_id }) => {
                     summary.duplicates += 1;
-                    tracing::info!(%order_id, message_id = log_id, processing_ms = ms, "duplicate delivery: order already stored, nothing written");
+                    summary.duplicate_order_ids.push(order_id.to_string());
+                    tracing::debug!(%order_id, message_id = log_id, processing_ms = ms, "duplicate delivery: order already stored, nothing written");
                 }
                 Err(error) => {
                     summary.failed += 1;
                     let order_id = order_id_hint(record);
-                    tracing::warn!(order_id = order_id.as_deref().unwrap_or("-"), message_id = log_id, processing_ms = ms, error = %error, "record failed; left on the queue for retry");
+                    tracing::warn!(order_id = order_id.as_deref().unwrap_or("-"), message_id = log_id, attempts = receive_count(record), processing_ms = ms, error = %error, "record failed; left on the queue for retry");
                     match message_id {
                         Some(id) => failed_ids.push(id.to_owned()),
                         None => unidentified += 1,
