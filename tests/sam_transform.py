@@ -11,6 +11,7 @@ with the parameters resolved as CloudFormation would, for ApiKeyRequired=false a
 - the API key requirement, the usage plan, its quota and throttle follow ApiKeyRequired;
 - every gateway response answers JSON with an error code that openapi.yaml documents;
 - no IAM statement that the template writes grants "*" (actions or resources);
+- at every LogLevel Lambda keeps the metric lines; each function gets LOG_LEVEL;
 - samconfig.toml's environments, read by SAM CLI's own code, list every parameter.
 
 Run with the project's venv: .venv/bin/python tests/sam_transform.py
@@ -228,6 +229,30 @@ for api_key in ("false", "true"):
                 targets = [targets] if not isinstance(targets, list) else targets
                 check(all("*" not in a for a in actions) and "*" not in targets,
                       f"{label}: {logical_id} {policy['PolicyName']} grants no '*': {statement}")
+
+# Log levels (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html):
+# Lambda gives a JSON line without a "level" field the level INFO, so its application filter
+# must admit INFO at every LogLevel or the metric (EMF) lines are dropped; the functions get
+# LogLevel as LOG_LEVEL and filter their own lines. Checked on what SAM made of Globals.
+LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+FUNCTIONS = ("IngestFunction", "WorkerFunction", "StatusFunction")
+for log_level in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR"):
+    parameters = {"LogLevel": log_level}
+    out = translate(parameters)
+    resources = resolver(out, parameters)(out["Resources"])
+    system_default = out["Parameters"]["SystemLogLevel"]["Default"]
+    for function in FUNCTIONS:
+        props = resources[function]["Properties"]
+        logging = props.get("LoggingConfig", {})
+        app = logging.get("ApplicationLogLevel")
+        app = parameters.get(app["Ref"]) if isinstance(app, dict) else app
+        check(app in LEVELS and LEVELS.index(app) <= LEVELS.index("INFO"),
+              f"LogLevel={log_level}: {function}'s Lambda filter ({app}) keeps level-less metric lines")
+        check(logging.get("LogFormat") == "JSON", f"{function} logs JSON")
+        check(logging.get("SystemLogLevel") == {"Ref": "SystemLogLevel"} and system_default == "INFO",
+              f"{function}: SystemLogLevel comes from the parameter, INFO by default (keeps REPORT)")
+        check(props.get("Environment", {}).get("Variables", {}).get("LOG_LEVEL") == {"Ref": "LogLevel"},
+              f"{function} gets LogLevel as LOG_LEVEL")
 
 # samconfig.toml, read by SAM CLI's own loader and split by its own override parser (the
 # code `sam deploy --config-env` runs): every environment names every template parameter

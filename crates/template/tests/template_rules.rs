@@ -413,6 +413,72 @@ fn environment_variables_match_what_the_code_reads() {
     assert_eq!(template.parameter_defaults()["ProcessingDelayMs"], "0");
 }
 
+/// Lambda's log levels, most detailed first (its application-log levels; the system-log
+/// levels are DEBUG, INFO and WARN of the same order).
+const LAMBDA_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+/// Whether Lambda's filter set to `filter` lets a record of `level` through.
+fn admits(filter: &str, level: &str) -> bool {
+    let rank = |l: &str| LAMBDA_LEVELS.iter().position(|x| *x == l).unwrap();
+    rank(level) >= rank(filter)
+}
+
+fn allowed_values(template: &Template, parameter: &str) -> Vec<String> {
+    template.root()["Parameters"][parameter]["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn no_log_level_drops_the_metric_lines_or_lambdas_report() {
+    // Lambda gives a JSON line without a valid "level" field the level INFO
+    // (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+    // The metric (EMF) lines have none: at any LogLevel Lambda's application filter must let
+    // INFO through, and the functions' own filter gets LogLevel as LOG_LEVEL.
+    let template = template();
+    let globals = &template.root()["Globals"]["Function"];
+    let logging = &globals["LoggingConfig"];
+    assert_eq!(logging["LogFormat"], "JSON");
+    for log_level in allowed_values(&template, "LogLevel") {
+        let params = BTreeMap::from([("LogLevel".to_owned(), log_level.clone())]);
+        let filter = resolve_scalar(&logging["ApplicationLogLevel"], &params).unwrap();
+        assert!(
+            admits(&filter, "INFO"),
+            "LogLevel={log_level}: Lambda's ApplicationLogLevel {filter} drops every metric line"
+        );
+    }
+    // The code reads LOG_LEVEL first (crates/platform/src/telemetry.rs).
+    assert_eq!(
+        ref_name(&globals["Environment"]["Variables"]["LOG_LEVEL"]),
+        Some("LogLevel")
+    );
+    // platform.report (REPORT: duration, max memory used, init duration) is an INFO
+    // record: the default keeps it, and WARN stays a choice.
+    let defaults = template.parameter_defaults();
+    let system = resolve_scalar(&logging["SystemLogLevel"], &defaults).unwrap();
+    assert!(
+        admits(&system, "INFO"),
+        "SystemLogLevel {system} drops REPORT"
+    );
+    assert_eq!(ref_name(&logging["SystemLogLevel"]), Some("SystemLogLevel"));
+    assert_eq!(
+        allowed_values(&template, "SystemLogLevel"),
+        ["DEBUG", "INFO", "WARN"]
+    );
+    for function in ["IngestFunction", "WorkerFunction", "StatusFunction"] {
+        let props = template.properties(function).unwrap();
+        assert!(
+            props.get("LoggingConfig").is_none_or(
+                |l| l.get("ApplicationLogLevel").is_none() && l.get("SystemLogLevel").is_none()
+            ),
+            "{function} overrides the global log levels"
+        );
+    }
+}
+
 #[test]
 fn queues_and_table_are_durable_and_encrypted() {
     let template = template();
