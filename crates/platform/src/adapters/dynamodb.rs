@@ -41,26 +41,11 @@ impl DynamoOrderStore {
         &self.table
     }
 
-    /// Opens the connection during init without writing anything: a `PutItem` of an empty
-    /// item, which needs only `dynamodb:PutItem` and which DynamoDB always refuses with a
-    /// `ValidationException` (the key is missing). Never fails; problems are logged.
+    /// Opens the connection (DNS, TCP, TLS, trust store, credentials) during init instead of
+    /// on the first request, with a call DynamoDB answers with success and that touches no
+    /// table: see [`warm_up_connection`]. Never fails; problems are logged.
     pub async fn warm_up(&self) {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(HashMap::new()))
-            .send()
-            .await;
-        match result {
-            Err(SdkError::ServiceError(e)) => {
-                tracing::debug!(code = e.err().code(), "DynamoDB connection warmed up")
-            }
-            Ok(_) => tracing::warn!("DynamoDB accepted an empty item during warm-up"),
-            Err(e) => {
-                tracing::warn!(error = %describe(&e), "DynamoDB warm-up failed; first write will connect")
-            }
-        }
+        warm_up_connection(&self.client).await;
     }
 }
 
@@ -71,18 +56,38 @@ impl DynamoOrderStore {
         create_keyed_table(&self.client, &self.table, PARTITION_KEY).await
     }
 
-    /// Opens the connection during init for a reader: a `GetItem` of an id no order can
-    /// have (needs only `dynamodb:GetItem`, reads nothing). Never fails; problems are logged.
+    /// The same warm-up as [`Self::warm_up`], for a reader (the status function): it reads
+    /// nothing, so it needs no `dynamodb:GetItem` and consumes no read capacity.
     pub async fn warm_up_reads(&self) {
-        let result = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, AttributeValue::S("warm-up".into()))
-            .send()
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %describe(&e), "DynamoDB warm-up failed; first read will connect");
+        self.warm_up().await;
+    }
+}
+
+/// Opens `client`'s connection to its endpoint during init: a `DescribeEndpoints` call.
+///
+/// Why that call (issue 16): on the public DynamoDB endpoints it needs no permission at all
+/// ("DynamoDB intentionally skips authorization for the DescribeEndpoints API",
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/inter-network-traffic-privacy.html>),
+/// it succeeds (HTTP 200), so it adds nothing to the account's `UserErrors` metric (HTTP 400
+/// answers, <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html>),
+/// it names no table, so it consumes no capacity and changes no table metric, and it resolves
+/// to the same endpoint as the table operations (the endpoint rules depend on the region and
+/// the account, not on the operation, for a table given by name). The calls it replaces: an
+/// empty `PutItem`, refused with a `ValidationException` (a user error at every cold start),
+/// and a `GetItem` of a reserved key (half a read unit at every cold start).
+///
+/// Only from inside a VPC, through a DynamoDB VPC endpoint, would the call need
+/// `dynamodb:DescribeEndpoints` in the role and in the endpoint policy (the functions run
+/// outside any VPC); a refusal there is logged, and the connection is open all the same.
+pub(crate) async fn warm_up_connection(client: &Client) {
+    match client.describe_endpoints().send().await {
+        Ok(_) => tracing::debug!("DynamoDB connection warmed up"),
+        Err(SdkError::ServiceError(e)) => tracing::warn!(
+            code = e.err().code(),
+            "DynamoDB refused the warm-up call (connection opened all the same)"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %describe(&e), "DynamoDB warm-up failed; first request will connect")
         }
     }
 }
