@@ -271,13 +271,17 @@ def function_env(function, runtime_api, endpoint, queue_url):
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
-        "AWS_LAMBDA_FUNCTION_NAME": f"orders-pipeline-{function}",
+        # A name as CloudFormation makes it (stack-LogicalId-suffix) and a published
+        # version (AutoPublishAlias): they are on every log line, so their length counts.
+        "AWS_LAMBDA_FUNCTION_NAME": f"orders-pipeline-{function.capitalize()}Function-Ab12Cd34Ef56",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": "12",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/orders-pipeline-{function}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/25/[$LATEST]bench",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/25/[12]bench",
+        # As the template configures them: Lambda filters nothing (TRACE), LOG_LEVEL is ours.
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
-        "AWS_LAMBDA_LOG_LEVEL": "INFO",
+        "AWS_LAMBDA_LOG_LEVEL": "TRACE",
+        "LOG_LEVEL": "INFO",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_EXECUTION_ENV": "AWS_Lambda_provided.al2023",
         "_HANDLER": "bootstrap",

@@ -73,6 +73,11 @@ DEFAULTS = {
     "item_bytes": 330,
     "idempotency_share": 0.0,
     "xray_share": 0.05,
+    # Lambda's own JSON lines per invocation at SystemLogLevel=INFO (the template's default):
+    # platform.start (~130 B) and platform.report (~370 B: duration, billed duration,
+    # memory size, max memory used, trace). Sizes built from the documented record schema;
+    # only a deployed stack shows the exact bytes. 0 with SystemLogLevel=WARN.
+    "system_log_bytes": 500,
 }
 
 
@@ -167,6 +172,7 @@ def cost_per_million(figures, cfg):
     ]
     total = sum(r[3] for r in rows)
     log_bytes = n * figures["ingest_log_bytes"] + batches * figures["worker_log_bytes_batch_10"] * b / 10
+    system_bytes = (n + batches) * cfg["system_log_bytes"]
     traces = n * cfg["xray_share"]
     extras = [
         (
@@ -174,6 +180,12 @@ def cost_per_million(figures, cfg):
             f"{log_bytes / n:,.0f} B/order of JSON logs + EMF = {log_bytes / 1e9:.2f} GB",
             log_bytes,
             log_bytes / 1e9 * m["cloudwatch_logs_per_gb"],
+        ),
+        (
+            "CloudWatch Logs (Lambda's)",
+            f"{system_bytes / n:,.0f} B/order of START/REPORT lines (SystemLogLevel=INFO) = {system_bytes / 1e9:.2f} GB",
+            system_bytes,
+            system_bytes / 1e9 * m["cloudwatch_logs_per_gb"],
         ),
         (
             "X-Ray traces",
@@ -262,12 +274,17 @@ def main(argv=None):
     p.add_argument("--xray-share", type=float, default=DEFAULTS["xray_share"], help="share of requests X-Ray records")
     p.add_argument("--pollers", type=int, default=5, help="event source pollers (fixed cost of empty long polls, shown for information)")
     p.add_argument("--sweep", action="store_true", help="also print how batch size, memory and delay change the total")
+    p.add_argument("--ingest-log-bytes", type=float, default=figures["ingest_log_bytes"], help="bytes the ingest writes per request (logs + EMF)")
+    p.add_argument("--worker-log-bytes-batch-10", type=float, default=figures["worker_log_bytes_batch_10"], help="bytes the worker writes per batch of 10")
+    p.add_argument("--system-log-bytes", type=float, default=DEFAULTS["system_log_bytes"], help="Lambda's START/REPORT bytes per invocation (0 at SystemLogLevel=WARN)")
     p.add_argument("--markdown", action="store_true")
     a = p.parse_args(argv)
     figures.update(
         ingest_ms=a.ingest_ms,
         worker_ms_batch_1=a.worker_ms_batch_1,
         worker_ms_batch_10=a.worker_ms_batch_10,
+        ingest_log_bytes=a.ingest_log_bytes,
+        worker_log_bytes_batch_10=a.worker_log_bytes_batch_10,
     )
     cfg = {
         "arch": a.arch,
@@ -278,6 +295,7 @@ def main(argv=None):
         "item_bytes": a.item_bytes,
         "idempotency_share": a.idempotency_share,
         "xray_share": a.xray_share,
+        "system_log_bytes": a.system_log_bytes,
     }
     rows, total, extras, grand = cost_per_million(figures, cfg)
     header = (
