@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Drive the real Lambda binaries through the Lambda Runtime API, without Docker.
 
-This is the Docker-free equivalent of `sam local invoke -e events/<file>`:
-`cargo lambda watch` serves the Runtime API and runs the workspace's `ingest` and `worker`
-binaries; `cargo lambda invoke --data-file events/...` sends them the committed sample
-events. The functions talk to a private moto server (SQS + DynamoDB) on loopback.
+This is the Docker-free equivalent of `sam local invoke -e events/<file> --env-vars ...`,
+run as the README shows it: `cargo orders env --endpoint <moto> --create --format dotenv`
+creates the queues and tables on a private moto server (SQS + DynamoDB, loopback) and writes
+the functions' environment; `cargo lambda watch --env-file` serves the Runtime API with it and
+runs the workspace's `ingest`, `worker` and `status` binaries; `cargo lambda invoke
+--data-file events/...` sends them the committed sample events.
 
 Asserts on every response, then prints `N passed, M failed` and exits non-zero on failure.
 Run by scripts/test; needs the venv on PATH (cargo-lambda, moto, boto3).
@@ -71,7 +73,23 @@ def start_moto():
     raise SystemExit("moto_server did not start")
 
 
-def start_watch(env, log_dir, attempts=5):
+def write_env_file(endpoint, path):
+    """`cargo orders env --endpoint ... --create --format dotenv`: the queues and tables on
+    moto, and the KEY=VALUE file naming them; returns the file's variables."""
+    out = subprocess.run(
+        ["cargo", "orders", "env", "--endpoint", endpoint, "--create", "--format", "dotenv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=INVOKE_TIMEOUT,  # the first run compiles the orders binary
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"cargo orders env failed: {out.stderr[-2000:]}")
+    path.write_text(out.stdout)
+    return dict(line.split("=", 1) for line in out.stdout.splitlines())
+
+
+def start_watch(env, env_file, log_dir, attempts=5):
     """`cargo lambda watch` on a free port, and that port. A free port found by binding and
     releasing it can be taken by another process before watch binds it, so the port counts
     only once watch itself logs that it serves there (its own line, not any listener on the
@@ -81,7 +99,8 @@ def start_watch(env, log_dir, attempts=5):
         log_path = log_dir / f"lambda-watch-{attempt}.log"
         log = open(log_path, "w")
         proc = subprocess.Popen(
-            ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(port)],
+            ["cargo", "lambda", "watch", "--ignore-changes", "--env-file", str(env_file),
+             "-A", "127.0.0.1", "-P", str(port)],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -175,39 +194,20 @@ def main():
     try:
         sqs = boto3.client("sqs", endpoint_url=endpoint)
         ddb = boto3.client("dynamodb", endpoint_url=endpoint)
-        dlq_url = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue_url = sqs.create_queue(
-            QueueName="orders",
-            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})},
-        )["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        ddb.create_table(
-            TableName="orders",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
-        )
-
-        ddb.create_table(
-            TableName="idempotency",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "idempotency_key", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "idempotency_key", "KeyType": "HASH"}],
-        )
-
-        env = dict(
-            os.environ,
-            AWS_ENDPOINT_URL=endpoint,
-            QUEUE_URL=queue_url,
-            TABLE_NAME="orders",
-            IDEMPOTENCY_TABLE="idempotency",
-            PROCESSING_DELAY_MS="0",
-            RUST_LOG="info",
-        )
         # A directory of this run's own: two runs (two clones, two CI jobs) never share logs.
         log_dir = Path(tempfile.mkdtemp(prefix="lambda-invoke-"))
-        watch, port = start_watch(env, log_dir)
+        env_file = log_dir / "env"
+        variables = write_env_file(endpoint, env_file)
+        check("the env file points the functions at moto", variables.get("AWS_ENDPOINT_URL") == endpoint, variables)
+        queue_url = variables["QUEUE_URL"]
+        table = variables["TABLE_NAME"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+        # Only what the env file leaves to the functions' defaults; nothing names a resource.
+        env = dict(os.environ, PROCESSING_DELAY_MS="0", RUST_LOG="info")
+        for name in ("AWS_ENDPOINT_URL", "QUEUE_URL", "TABLE_NAME", "IDEMPOTENCY_TABLE"):
+            env.pop(name, None)  # from the env file only
+        watch, port = start_watch(env, env_file, log_dir)
 
         # --- ingest, with the committed API Gateway events --------------------------------
         resp = invoke(port, "ingest", EVENTS / "order-valid.json")
@@ -272,7 +272,7 @@ def main():
             resp = invoke(port, "worker", EVENTS / "sqs-batch.json")
             failures = [f["itemIdentifier"] for f in resp.get("batchItemFailures", [])]
             check(f"sample batch round {round_}: only the malformed record fails", failures == ["33333333-3333-4333-8333-333333333333"], resp)
-            count = ddb.scan(TableName="orders", Select="COUNT")["Count"]
+            count = ddb.scan(TableName=table, Select="COUNT")["Count"]
             check(f"sample batch round {round_}: one order stored", count == 1, count)
 
         resp = invoke(port, "status", EVENTS / "order-get.json")
@@ -284,7 +284,7 @@ def main():
         resp = invoke(port, "worker", data=sqs_event_from(received, queue_arn))
         check("worker stores the queued orders with no failures", resp.get("batchItemFailures", []) == [], resp)
         for oid in (order_id, b64_id, keyed_id):
-            item = ddb.get_item(TableName="orders", Key={"order_id": {"S": oid}}).get("Item")
+            item = ddb.get_item(TableName=table, Key={"order_id": {"S": oid}}).get("Item")
             check(f"order {oid[:8]} is stored as processed", item is not None and item["status"]["S"] == "processed", item)
         check("attempts come from ApproximateReceiveCount", item is not None and item["attempts"]["N"] == "1", item)
     finally:

@@ -1,12 +1,14 @@
 //! The `orders` command: `orders local` runs the whole pipeline on this machine;
 //! `orders dlq list|redrive` and `orders stats` inspect it, locally or in AWS; `orders load`
-//! load-tests any deployment of the API.
+//! load-tests any deployment of the API; `orders env` writes the environment file of
+//! `sam local invoke --env-vars` and `cargo lambda watch --env-file`.
 //!
 //! This module holds the command line (clap's types) and the dispatch; each subcommand's
-//! body is a child module (`local`, `dlq`, `stats`, `load`), which reads the arguments'
+//! body is a child module (`local`, `dlq`, `stats`, `load`, `env`), which reads the arguments'
 //! fields directly. `src/main.rs` only calls [`main`].
 
 mod dlq;
+mod env;
 mod load;
 mod local;
 mod stats;
@@ -46,6 +48,33 @@ enum Command {
     /// intended send time (HdrHistogram), counts by outcome, and with --verify a
     /// reconciliation of every accepted order against the table and the DLQ.
     Load(LoadArgs),
+    /// Print the environment-variables file that `sam local invoke --env-vars FILE` and
+    /// `sam local start-api --env-vars FILE` take (or, --format dotenv, `cargo lambda watch
+    /// --env-file FILE`): the queue URL and table names of a deployed stack (--stack), or of an
+    /// AWS emulator such as moto (--endpoint).
+    Env(EnvArgs),
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["stack", "endpoint"]))]
+struct EnvArgs {
+    /// Read the values from this deployed stack's outputs (default credential chain).
+    #[arg(long)]
+    stack: Option<String>,
+    /// The stack's region [default: the default chain's: AWS_REGION, the profile's].
+    #[arg(long, requires = "stack")]
+    region: Option<String>,
+    /// Point the functions at the AWS emulator (moto) at this URL: AWS_ENDPOINT_URL, and the
+    /// queue URL and table names `--create` makes there.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// Create the queue pair and the tables on the --endpoint emulator first (unless they exist).
+    #[arg(long, requires = "endpoint")]
+    create: bool,
+    /// json: SAM CLI's --env-vars (one object per function); dotenv: KEY=VALUE lines, every
+    /// function's variables together (cargo lambda watch --env-file).
+    #[arg(long, value_enum, default_value = "json")]
+    format: env::EnvFormat,
 }
 
 #[derive(Args, Clone)]
@@ -384,7 +413,7 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             // A start-up problem (a port, a directory) is the user's to fix and its message
             // says how: a backtrace would only bury it. Anything else may be a bug.
-            let expected = e.is::<StartError>() || e.is::<StateError>();
+            let expected = e.is::<StartError>() || e.is::<StateError>() || e.is::<env::EnvError>();
             if !expected && e.backtrace().status() == std::backtrace::BacktraceStatus::Captured {
                 eprintln!("\n{}", e.backtrace());
             }
@@ -402,5 +431,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats(args) => stats::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Env(args) => env::run(args).await,
     }
 }
