@@ -272,6 +272,9 @@ async fn create_makes_the_queues_and_tables_the_emulator_file_names() {
     let first = stdout_of(&orders(&args).output().unwrap());
     let second = stdout_of(&orders(&args).output().unwrap());
     assert_eq!(first, second);
+    // What --create finds is what the command predicts without it (the committed file).
+    let predicted = stdout_of(&orders(&args[..3]).output().unwrap());
+    assert_eq!(first, predicted);
     let file: Value = serde_json::from_str(&first).unwrap();
     let ingest = &file["IngestFunction"];
     assert_eq!(ingest["AWS_ENDPOINT_URL"], moto.endpoint());
