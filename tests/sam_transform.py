@@ -10,7 +10,8 @@ with the parameters resolved as CloudFormation would, for ApiKeyRequired=false a
 - each route reaches its function through an aws_proxy integration;
 - the API key requirement, the usage plan, its quota and throttle follow ApiKeyRequired;
 - every gateway response answers JSON with an error code that openapi.yaml documents;
-- no IAM statement that the template writes grants "*" (actions or resources);
+- every role (SAM's too) names only this stack's resources, X-Ray's writes excepted, and
+  each function's role grants exactly what it needs;
 - at every LogLevel Lambda keeps the metric lines; each function gets LOG_LEVEL;
 - samconfig.toml's environments, read by SAM CLI's own code, list every parameter.
 
@@ -121,6 +122,63 @@ def walk(node):
             yield from walk(v)
 
 
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+XRAY_WRITE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# Roles whose managed policies are accepted, with the reason (none yet).
+MANAGED_POLICY_EXEMPTIONS = {}
+
+
+def role_problems(resources):
+    """(role, problem) for every statement that is not scoped to this stack's resources."""
+    out = []
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        props = resource["Properties"]
+        managed = props.get("ManagedPolicyArns", [])
+        if managed and MANAGED_POLICY_EXEMPTIONS.get(logical_id) != managed:
+            out.append((logical_id, f"managed policies {managed}"))
+        if "PermissionsBoundary" in props:
+            out.append((logical_id, "a permissions boundary"))
+        for policy in props.get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = as_list(statement.get("Action", []))
+                target = statement.get("Resource")
+                scoped = (isinstance(target, dict) and list(target) == ["Fn::GetAtt"]
+                          and target["Fn::GetAtt"][0] in resources
+                          and target["Fn::GetAtt"][1] == "Arn")
+                ok = (statement.get("Effect") == "Allow"
+                      and not {"NotAction", "NotResource"} & set(statement)
+                      and actions and all("*" not in a for a in actions)
+                      and (scoped or (target == "*" and set(actions) <= XRAY_WRITE)))
+                if not ok:
+                    out.append((logical_id, f"{policy['PolicyName']} grants more than this stack: {statement}"))
+    return out
+
+
+def arn(logical_id):
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+LOGS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+XRAY = sorted(XRAY_WRITE)
+# Each function's grants: its own log group first, then X-Ray, then its queue and table.
+FUNCTION_GRANTS = {
+    "IngestFunction": [(LOGS, arn("IngestLogGroup")), (XRAY, "*"),
+                       (["sqs:SendMessage"], arn("OrdersQueue")),
+                       (["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem",
+                         "dynamodb:DeleteItem"], arn("IdempotencyTable"))],
+    "WorkerFunction": [(LOGS, arn("WorkerLogGroup")), (XRAY, "*"),
+                       (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                        arn("OrdersQueue")),
+                       (["dynamodb:PutItem"], arn("OrdersTable"))],
+    "StatusFunction": [(LOGS, arn("StatusLogGroup")), (XRAY, "*"),
+                       (["dynamodb:GetItem"], arn("OrdersTable"))],
+}
+
 openapi = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 order_model = {"$schema": "http://json-schema.org/draft-04/schema#", **openapi["components"]["schemas"]["Order"]}
 documented_codes = set(openapi["components"]["schemas"]["Error"]["properties"]["error"]["enum"])
@@ -218,17 +276,25 @@ for api_key in ("false", "true"):
                   f"{label}: {kind} renders valid JSON with a message for {validation or message!r}: {sample}")
             check(code in documented_codes, f"{label}: {kind}'s error code {code!r} is in openapi.yaml")
 
-    for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement.get("Action", [])
-                actions = [actions] if isinstance(actions, str) else actions
-                targets = statement.get("Resource", [])
-                targets = [targets] if not isinstance(targets, list) else targets
-                check(all("*" not in a for a in actions) and "*" not in targets,
-                      f"{label}: {logical_id} {policy['PolicyName']} grants no '*': {statement}")
+    # Every role in what CloudFormation deploys, including any SAM adds: no managed policy
+    # (AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess, AWSLambdaSQSQueueExecutionRole
+    # grant on "*"), and every statement names a resource of this stack, except X-Ray's
+    # writes, which have no resource-level permissions
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html).
+    roles = {k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    check(len(roles) >= 3, f"{label}: the functions' roles are there ({sorted(roles)})")
+    for logical_id, problem in role_problems(resources):
+        check(False, f"{label}: {logical_id}: {problem}")
+    for function, wanted in FUNCTION_GRANTS.items():
+        role = resources[function]["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0]
+        got = [(sorted(as_list(st["Action"])), json.dumps(st["Resource"], sort_keys=True))
+               for p in resources.get(role, {}).get("Properties", {}).get("Policies", [])
+               for st in p["PolicyDocument"]["Statement"]]
+        want = [(sorted(actions), json.dumps(target, sort_keys=True)) for actions, target in wanted]
+        check(sorted(got) == sorted(want), f"{label}: {function}'s role {role} grants exactly {want}, not {got}")
+        log_group = resources[function]["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        check(log_group == {"Ref": wanted[0][1]["Fn::GetAtt"][0]},
+              f"{label}: {function} logs to the group its role names ({log_group})")
 
 # Log levels (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html):
 # Lambda gives a JSON line without a "level" field the level INFO, so its application filter
@@ -271,6 +337,20 @@ for env in ("default", "prod"):
     check(len(parsed) == raw.count("="), f"samconfig {env}: SAM keeps every Key=Value pair it was given")
 check(CfnParameterOverridesType().convert("A=1 AlarmEmail= B=2", None, None) == {"A": "1", "B": "2"},
       "SAM's parser still drops a bare Key= (samconfig.toml writes Key=\"\" for that reason)")
+
+# The role check can fail: SAM's own role for a function (what the template had before: the
+# managed AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess, AWSLambdaSQSQueueExecutionRole)
+# is reported.
+def sam_role(template):
+    worker = template["Resources"]["WorkerFunction"]["Properties"]
+    del worker["Role"]
+    worker["Policies"] = [{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": {"Fn::GetAtt": ["OrdersTable", "Arn"]}}]}]
+
+
+generated = translate({}, sam_role)["Resources"]
+check(any(r == "WorkerFunctionRole" and "managed policies" in p for r, p in role_problems(generated)),
+      "a function role SAM generates (managed policies on \"*\") is reported")
 
 # The model check can fail: a template whose model drifted from openapi.yaml is caught.
 def drift(template):

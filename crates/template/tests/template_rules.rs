@@ -228,15 +228,45 @@ fn report_batch_item_failures_is_spelled_exactly() {
     );
 }
 
-/// All IAM statements the template itself writes, by function.
-fn statements(template: &Template, function: &str) -> Vec<Value> {
-    let policies = template.properties(function).unwrap()["Policies"]
-        .as_sequence()
-        .unwrap();
+/// X-Ray's write actions have no resource-level permissions: they only take `"*"`
+/// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html).
+/// The one exemption from "every statement names this stack's resources".
+const XRAY_WRITE: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+
+/// The role a function runs with: its `Role: !GetAtt <id>.Arn`, a role this template writes.
+fn role_of(template: &Template, function: &str) -> String {
+    let props = template.properties(function).unwrap();
+    assert!(
+        props.get("Policies").is_none(),
+        "{function}: Policies would make SAM write a role of its own"
+    );
+    let role = get_att(&props["Role"])
+        .and_then(|a| a.strip_suffix(".Arn").map(str::to_owned))
+        .unwrap_or_else(|| panic!("{function}: Role must be !GetAtt <role>.Arn"));
+    assert_eq!(
+        template.resource(&role).unwrap()["Type"],
+        "AWS::IAM::Role",
+        "{function}"
+    );
+    role
+}
+
+/// All IAM statements of a role the template writes.
+fn role_statements(template: &Template, role: &str) -> Vec<Value> {
+    let props = template.properties(role).unwrap();
+    assert!(
+        props.get("ManagedPolicyArns").is_none() && props.get("PermissionsBoundary").is_none(),
+        "{role}: managed policies grant on \"*\""
+    );
     let mut out = Vec::new();
-    for policy in policies {
-        assert!(policy.is_mapping(), "{function}: only inline statements, no SAM policy templates or managed policies: {policy:?}");
-        out.extend(policy["Statement"].as_sequence().unwrap().iter().cloned());
+    for policy in props["Policies"].as_sequence().unwrap() {
+        out.extend(
+            policy["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .cloned(),
+        );
     }
     out
 }
@@ -254,10 +284,12 @@ fn walk_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
-/// The actions a statement allows and the resource (a `!GetAtt`) it allows them on.
+/// The actions a statement allows and what it allows them on: a `!GetAtt X.Arn` of this
+/// stack, or `"*"`.
 type Grant<'a> = (Vec<&'a str>, &'a str);
 
-/// (actions, resource) of each statement.
+/// (actions, resource) of each statement: the resource is `X.Arn` for `!GetAtt X.Arn`,
+/// `*` for `"*"`, None for anything else.
 fn grants(statement: &Value) -> (Vec<String>, Option<String>) {
     let actions = match &statement["Action"] {
         Value::String(a) => vec![a.clone()],
@@ -267,16 +299,48 @@ fn grants(statement: &Value) -> (Vec<String>, Option<String>) {
             .collect(),
         other => panic!("unexpected Action {other:?}"),
     };
-    (actions, get_att(&statement["Resource"]))
+    let resource = match &statement["Resource"] {
+        Value::String(s) if s == "*" => Some("*".to_owned()),
+        other => get_att(other),
+    };
+    (actions, resource)
+}
+
+/// Problems with one role: a statement that is not Allow, names no resource of this stack
+/// (a `!GetAtt` of a resource in the template), or grants `"*"` beyond X-Ray's writes.
+fn role_problems(template: &Template, role: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for statement in role_statements(template, role) {
+        let (actions, resource) = grants(&statement);
+        let ok = statement["Effect"] == "Allow"
+            && statement.get("NotAction").is_none()
+            && statement.get("NotResource").is_none()
+            && actions.iter().all(|a| !a.contains('*'))
+            && match resource.as_deref() {
+                Some("*") => actions.iter().all(|a| XRAY_WRITE.contains(&a.as_str())),
+                Some(att) => att
+                    .strip_suffix(".Arn")
+                    .is_some_and(|id| template.resource(id).is_some()),
+                None => false,
+            };
+        if !ok {
+            problems.push(format!("{role}: {statement:?}"));
+        }
+    }
+    problems
 }
 
 #[test]
 fn each_function_gets_only_the_actions_it_needs_on_its_own_resources() {
     let template = template();
+    let logs = vec!["logs:CreateLogStream", "logs:PutLogEvents"];
+    let xray = XRAY_WRITE.to_vec();
     let expected: [(&str, Vec<Grant>); 3] = [
         (
             "IngestFunction",
             vec![
+                (logs.clone(), "IngestLogGroup.Arn"),
+                (xray.clone(), "*"),
                 (vec!["sqs:SendMessage"], "OrdersQueue.Arn"),
                 (
                     vec![
@@ -291,15 +355,33 @@ fn each_function_gets_only_the_actions_it_needs_on_its_own_resources() {
         ),
         (
             "WorkerFunction",
-            vec![(vec!["dynamodb:PutItem"], "OrdersTable.Arn")],
+            vec![
+                (logs.clone(), "WorkerLogGroup.Arn"),
+                (xray.clone(), "*"),
+                // What the SQS event source mapping needs, on this queue only.
+                (
+                    vec![
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                    ],
+                    "OrdersQueue.Arn",
+                ),
+                (vec!["dynamodb:PutItem"], "OrdersTable.Arn"),
+            ],
         ),
         (
             "StatusFunction",
-            vec![(vec!["dynamodb:GetItem"], "OrdersTable.Arn")],
+            vec![
+                (logs.clone(), "StatusLogGroup.Arn"),
+                (xray.clone(), "*"),
+                (vec!["dynamodb:GetItem"], "OrdersTable.Arn"),
+            ],
         ),
     ];
     for (function, wanted) in expected {
-        let statements = statements(&template, function);
+        let role = role_of(&template, function);
+        let statements = role_statements(&template, &role);
         assert_eq!(statements.len(), wanted.len(), "{function}: {statements:?}");
         for (statement, (actions, resource)) in statements.iter().zip(wanted) {
             assert_eq!(statement["Effect"], "Allow");
@@ -307,27 +389,74 @@ fn each_function_gets_only_the_actions_it_needs_on_its_own_resources() {
             assert_eq!(got_actions, actions, "{function}");
             assert_eq!(got_resource.as_deref(), Some(resource), "{function}");
         }
+        // The function writes to the log group its role names, which the template creates
+        // (so no logs:CreateLogGroup), named without the function (no cycle).
+        let log_group =
+            ref_name(&template.properties(function).unwrap()["LoggingConfig"]["LogGroup"])
+                .unwrap_or_else(|| {
+                    panic!("{function}: LoggingConfig.LogGroup must be !Ref <group>")
+                })
+                .to_owned();
+        assert_eq!(
+            template.resource(&log_group).unwrap()["Type"],
+            "AWS::Logs::LogGroup"
+        );
+        let mut names = Vec::new();
+        walk_strings(
+            &template.properties(&log_group).unwrap()["LogGroupName"],
+            &mut names,
+        );
+        assert!(
+            names.iter().all(|n| !n.contains(function)),
+            "{log_group}: {names:?}"
+        );
+        assert!(
+            role_problems(&template, &role).is_empty(),
+            "{:?}",
+            role_problems(&template, &role)
+        );
     }
 }
 
 #[test]
-fn the_idempotency_table_expires_its_keys() {
+fn every_role_names_only_this_stacks_resources_and_the_check_catches_a_broad_grant() {
     let template = template();
-    let table = template.properties("IdempotencyTable").unwrap();
-    assert_eq!(table["KeySchema"][0]["AttributeName"], "idempotency_key");
-    assert_eq!(
-        table["TimeToLiveSpecification"]["AttributeName"],
-        "expires_at"
-    );
-    assert_eq!(
-        table["TimeToLiveSpecification"]["Enabled"],
-        Value::Bool(true)
-    );
-    assert_eq!(table["SSESpecification"]["SSEEnabled"], Value::Bool(true));
-    let ingest = &template.properties("IngestFunction").unwrap()["Environment"]["Variables"];
-    assert_eq!(
-        ref_name(&ingest[orders_platform::config::ENV_IDEMPOTENCY_TABLE]),
-        Some("IdempotencyTable")
+    let roles: Vec<String> = match &template.root()["Resources"] {
+        Value::Mapping(resources) => resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::IAM::Role")
+            .filter_map(|(id, _)| id.as_str().map(str::to_owned))
+            .collect(),
+        _ => panic!(),
+    };
+    assert!(roles.len() >= 3, "{roles:?}");
+    for role in &roles {
+        assert!(
+            role_problems(&template, role).is_empty(),
+            "{:?}",
+            role_problems(&template, role)
+        );
+    }
+    // What SAM wrote before (AWSLambdaBasicExecutionRole: logs on "*"), and a wildcard
+    // action: each is reported.
+    for (key, value) in [("Resource", "*"), ("Action", "logs:*")] {
+        let mut broken = template.clone();
+        let statement = &mut broken.root_mut()["Resources"]["WorkerRole"]["Properties"]["Policies"]
+            [0]["PolicyDocument"]["Statement"][0];
+        statement[key] = Value::String(value.into());
+        let problems = role_problems(&broken, "WorkerRole");
+        assert_eq!(problems.len(), 1, "{key}={value}: {problems:?}");
+    }
+    let mut broken = template.clone();
+    broken.root_mut()["Resources"]["StatusRole"]["Properties"]["ManagedPolicyArns"] =
+        serde_yaml_ng::from_str(
+            "[arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        )
+        .unwrap();
+    let caught = std::panic::catch_unwind(|| role_problems(&broken, "StatusRole"));
+    assert!(
+        caught.is_err(),
+        "a managed policy on a function role is refused"
     );
 }
 
@@ -344,19 +473,29 @@ fn no_wildcards_in_any_policy_the_template_writes() {
             if let Some(policy) = props.get(key) {
                 let mut strings = Vec::new();
                 walk_strings(policy, &mut strings);
-                for s in strings {
+                // The one "*": the Resource of X-Ray's writes (role_problems checks that
+                // it stands with those actions only).
+                let xray_star = strings.iter().filter(|s| **s == "*").count()
+                    <= usize::from(strings.iter().any(|s| XRAY_WRITE.contains(s)));
+                for s in strings.iter().filter(|s| **s != "*") {
                     assert!(!s.contains('*'), "{id:?} {key}: wildcard in {s:?}");
                 }
+                assert!(xray_star, "{id:?} {key}: \"*\" beside no X-Ray action");
                 checked += 1;
             }
         }
         let kind = resource["Type"].as_str().unwrap_or_default();
         assert!(
-            !kind.starts_with("AWS::IAM::") || props.get("PolicyDocument").is_some(),
+            !kind.starts_with("AWS::IAM::")
+                || props.get("PolicyDocument").is_some()
+                || kind == "AWS::IAM::Role",
             "{id:?}"
         );
     }
-    assert!(checked >= 2, "both functions' policies were checked");
+    assert!(
+        checked >= 6,
+        "the three roles' policies and trust policies were checked"
+    );
 }
 
 #[test]
