@@ -7,7 +7,8 @@ with the parameters resolved as CloudFormation would, for ApiKeyRequired=false a
 
 - the API's request model is exactly openapi.yaml's Order schema (the single source),
   and every request validator the body refers to is defined;
-- each route reaches its function through an aws_proxy integration;
+- each route reaches its function's alias "live" through an aws_proxy integration; every
+  function deploys through CodeDeploy with its own rollback alarms;
 - the API key requirement, the usage plan, its quota and throttle follow ApiKeyRequired;
 - every gateway response answers JSON with an error code that openapi.yaml documents;
 - every role (SAM's too) names only this stack's resources, X-Ray's writes excepted, and
@@ -127,8 +128,15 @@ def as_list(value):
 
 
 XRAY_WRITE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-# Roles whose managed policies are accepted, with the reason (none yet).
-MANAGED_POLICY_EXEMPTIONS = {}
+# Roles whose managed policies are accepted, with the reason. CodeDeployServiceRole is the
+# role SAM writes for DeploymentPreference: CodeDeploy (not our code) assumes it to move the
+# alias, with the AWS-managed AWSCodeDeployRoleForLambda (lambda:GetAlias/UpdateAlias,
+# cloudwatch:DescribeAlarms, sns:Publish on "*"). A hand-written, narrower role is possible
+# (DeploymentPreference.Role), but which calls CodeDeploy makes is not documented per
+# resource and a wrong guess only shows as failed deployments in a real account.
+MANAGED_POLICY_EXEMPTIONS = {
+    "CodeDeployServiceRole": ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"],
+}
 
 
 def role_problems(resources):
@@ -211,8 +219,8 @@ for api_key in ("false", "true"):
             continue
         integration = operation.get("x-amazon-apigateway-integration", {})
         check(integration.get("type") == "aws_proxy"
-              and f"${{{function}.Arn}}" in json.dumps(integration.get("uri")),
-              f"{label}: {method.upper()} {path} is a proxy integration of {function}")
+              and f"${{{function}Aliaslive}}" in json.dumps(integration.get("uri")),
+              f"{label}: {method.upper()} {path} is a proxy integration of {function}'s alias live")
         security = operation.get("security", [])
         wants_key = api_key == "true"
         check((security == [{"api_key": []}]) == wants_key and (security == []) != wants_key,
@@ -295,6 +303,43 @@ for api_key in ("false", "true"):
         log_group = resources[function]["Properties"].get("LoggingConfig", {}).get("LogGroup")
         check(log_group == {"Ref": wanted[0][1]["Fn::GetAtt"][0]},
               f"{label}: {function} logs to the group its role names ({log_group})")
+
+# Safe deployments: each function has the alias "live", a CodeDeploy deployment group whose
+# configuration is DeploymentPreferenceType and whose alarms are the function's own, and
+# everything that invokes it (API integration and permission, SQS event source mapping)
+# names the alias, so traffic follows the shift.
+ROLLBACK_ALARMS = {"IngestFunction": ["Api5xxRateAlarm", "IngestThrottlesAlarm"],
+                   "WorkerFunction": ["WorkerErrorsAlarm", "WorkerThrottlesAlarm"],
+                   "StatusFunction": ["Api5xxRateAlarm"]}
+for kind in ("AllAtOnce", "Canary10Percent5Minutes"):
+    parameters = {"DeploymentPreferenceType": kind}
+    out = translate(parameters)
+    resources = resolver(out, parameters)(out["Resources"])
+    for function, alarms in ROLLBACK_ALARMS.items():
+        alias = f"{function}Aliaslive"
+        check(resources.get(alias, {}).get("Properties", {}).get("Name") == "live",
+              f"{kind}: {function} has the alias live")
+        group = resources.get(f"{function}DeploymentGroup", {}).get("Properties", {})
+        config = json.dumps(group.get("DeploymentConfigName"))
+        check(f'"ConfigName": "{kind}"' in config and "CodeDeployDefault.Lambda" in config,
+              f"{kind}: {function}'s deployment group shifts {kind} ({config})")
+        got = [a["Name"] for a in group.get("AlarmConfiguration", {}).get("Alarms", [])]
+        check(got == [{"Ref": a} for a in alarms] and group["AlarmConfiguration"].get("Enabled") is True,
+              f"{kind}: {function} rolls back on {alarms} (got {got})")
+        check("DEPLOYMENT_STOP_ON_ALARM" in group.get("AutoRollbackConfiguration", {}).get("Events", []),
+              f"{kind}: {function} rolls back when an alarm stops the deployment")
+        for logical_id, resource in resources.items():
+            if resource["Type"] in ("AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping"):
+                target = resource["Properties"]["FunctionName"]
+                if json.dumps(target) in (json.dumps({"Ref": function}), json.dumps({"Ref": alias})):
+                    check(target == {"Ref": alias}, f"{kind}: {logical_id} names {function}'s alias, not the function")
+    esm = resources.get("WorkerFunctionOrdersQueueEvent", {}).get("Properties", {})
+    check(esm.get("FunctionName") == {"Ref": "WorkerFunctionAliaslive"},
+          f"{kind}: the SQS event source mapping invokes the worker's alias")
+    for permission in ("IngestFunctionPostOrderPermissionStage", "StatusFunctionGetOrderPermissionStage"):
+        function = permission.split("Function")[0] + "Function"
+        check(resources.get(permission, {}).get("Properties", {}).get("FunctionName") == {"Ref": f"{function}Aliaslive"},
+              f"{kind}: {permission} lets API Gateway invoke the alias")
 
 # Log levels (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html):
 # Lambda gives a JSON line without a "level" field the level INFO, so its application filter

@@ -619,6 +619,70 @@ fn no_log_level_drops_the_metric_lines_or_lambdas_report() {
 }
 
 #[test]
+fn every_function_deploys_through_its_alias_and_rolls_back_on_its_alarms() {
+    let template = template();
+    let globals = &template.root()["Globals"]["Function"];
+    assert_eq!(globals["AutoPublishAlias"], "live");
+    let kinds = allowed_values(&template, "DeploymentPreferenceType");
+    for kind in [
+        "AllAtOnce",
+        "Canary10Percent5Minutes",
+        "Linear10PercentEvery1Minute",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kinds:?}");
+    }
+    assert_eq!(
+        template.parameter_defaults()["DeploymentPreferenceType"],
+        "AllAtOnce"
+    );
+    let config = samconfig();
+    assert_eq!(
+        config.overrides("default").unwrap()["DeploymentPreferenceType"],
+        "AllAtOnce"
+    );
+    assert_eq!(
+        config.overrides("prod").unwrap()["DeploymentPreferenceType"],
+        "Canary10Percent5Minutes"
+    );
+    for (function, alarms) in [
+        (
+            "IngestFunction",
+            vec!["Api5xxRateAlarm", "IngestThrottlesAlarm"],
+        ),
+        (
+            "WorkerFunction",
+            vec!["WorkerErrorsAlarm", "WorkerThrottlesAlarm"],
+        ),
+        ("StatusFunction", vec!["Api5xxRateAlarm"]),
+    ] {
+        let props = template.properties(function).unwrap();
+        assert!(
+            props.get("AutoPublishAlias").is_none(),
+            "{function}: the alias is global"
+        );
+        let preference = &props["DeploymentPreference"];
+        assert_eq!(
+            ref_name(&preference["Type"]),
+            Some("DeploymentPreferenceType"),
+            "{function}"
+        );
+        let got: Vec<&str> = preference["Alarms"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{function} has no rollback alarms"))
+            .iter()
+            .filter_map(ref_name)
+            .collect();
+        assert_eq!(got, alarms, "{function}");
+        for alarm in got {
+            assert_eq!(
+                template.resource(alarm).unwrap()["Type"],
+                "AWS::CloudWatch::Alarm"
+            );
+        }
+    }
+}
+
+#[test]
 fn queues_and_table_are_durable_and_encrypted() {
     let template = template();
     let queue = template.properties("OrdersQueue").unwrap();
