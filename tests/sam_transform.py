@@ -134,8 +134,12 @@ XRAY_WRITE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # cloudwatch:DescribeAlarms, sns:Publish on "*"). A hand-written, narrower role is possible
 # (DeploymentPreference.Role), but which calls CodeDeploy makes is not documented per
 # resource and a wrong guess only shows as failed deployments in a real account.
+# ApiGatewayLoggingRole (CreateApiGatewayLoggingRole=true) is API Gateway's account-wide
+# logging role: it serves every REST API of the account, so it carries AWS's
+# AmazonAPIGatewayPushToCloudWatchLogs (scoping it to this stack would break other APIs' logs).
 MANAGED_POLICY_EXEMPTIONS = {
     "CodeDeployServiceRole": ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"],
+    "ApiGatewayLoggingRole": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}],
 }
 
 
@@ -340,6 +344,31 @@ for kind in ("AllAtOnce", "Canary10Percent5Minutes"):
         function = permission.split("Function")[0] + "Function"
         check(resources.get(permission, {}).get("Properties", {}).get("FunctionName") == {"Ref": f"{function}Aliaslive"},
               f"{kind}: {permission} lets API Gateway invoke the alias")
+
+# Access logs: the stage writes them to ApiAccessLogGroup; with CreateApiGatewayLoggingRole
+# the account-wide role and setting are created, retained, and the stage waits for them.
+for create in ("true", "false"):
+    parameters = {"CreateApiGatewayLoggingRole": create}
+    out = translate(parameters)
+    resources = resolver(out, parameters)(out["Resources"])
+    stage = resources["OrdersApiStage"]
+    access = stage["Properties"].get("AccessLogSetting", {})
+    check(access.get("DestinationArn") == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+          and "$context.requestId" in access.get("Format", ""),
+          f"CreateApiGatewayLoggingRole={create}: the stage writes access logs to ApiAccessLogGroup")
+    check(resources.get("ApiAccessLogGroup", {}).get("Properties", {}).get("RetentionInDays")
+          == {"Ref": "ApiAccessLogRetentionDays"}, "the access log's retention is ApiAccessLogRetentionDays")
+    account = resources.get("ApiGatewayAccount")
+    check((account is not None) == (create == "true"),
+          f"CreateApiGatewayLoggingRole={create}: API Gateway's account setting created: {account is not None}")
+    if account:
+        check(account.get("DeletionPolicy") == "Retain"
+              and resources["ApiGatewayLoggingRole"].get("DeletionPolicy") == "Retain",
+              "the account-wide role and setting outlive the stack")
+        check(stage["Properties"].get("Variables", {}).get("loggingAccount") == {"Ref": "ApiGatewayAccount"},
+              "the stage waits for the account setting")
+    for logical_id, problem in role_problems(resources):
+        check(False, f"CreateApiGatewayLoggingRole={create}: {logical_id}: {problem}")
 
 # Log levels (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html):
 # Lambda gives a JSON line without a "level" field the level INFO, so its application filter

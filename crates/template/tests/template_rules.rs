@@ -430,7 +430,22 @@ fn every_role_names_only_this_stacks_resources_and_the_check_catches_a_broad_gra
         _ => panic!(),
     };
     assert!(roles.len() >= 3, "{roles:?}");
-    for role in &roles {
+    // The one exemption: API Gateway's account-wide logging role (CreateApiGatewayLoggingRole)
+    // serves every REST API of the account, so it carries AWS's
+    // AmazonAPIGatewayPushToCloudWatchLogs; it is no function's role and exists only when
+    // the parameter asks for it.
+    let exempt = "ApiGatewayLoggingRole";
+    let resource = template.resource(exempt).unwrap();
+    assert_eq!(resource["Condition"], "CreateApiGatewayLoggingRole");
+    assert_eq!(resource["DeletionPolicy"], "Retain");
+    let mut managed = Vec::new();
+    walk_strings(&resource["Properties"]["ManagedPolicyArns"], &mut managed);
+    assert_eq!(
+        managed,
+        ["arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]
+    );
+    assert!(resource["Properties"].get("Policies").is_none());
+    for role in roles.iter().filter(|r| *r != exempt) {
         assert!(
             role_problems(&template, role).is_empty(),
             "{:?}",
