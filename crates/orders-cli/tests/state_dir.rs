@@ -669,7 +669,7 @@ fn the_banner_is_quiet_and_says_the_delay_as_written() {
     let id = post_order(&first.api, 1);
     stored(&first.api, &id, Duration::from_secs(30));
     let mut first = first;
-    first.read_until("duplicates=1");
+    first.read_until("duplicate_order_ids");
     let lines = first.interrupt();
     // The limits it emulates, from the template (rule 7's stage throttle, a new account).
     assert!(
