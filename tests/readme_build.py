@@ -70,12 +70,16 @@ def check(name, condition, detail=""):
 def readme_block(readme):
     """The lines of the one fenced block between the markers; raises ValueError if absent."""
     text = readme.read_text()
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
+    # A marker is a line of its own (the README may name the markers in its prose).
+    lines = text.splitlines()
+    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END]
+    if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
         raise ValueError(
-            f"{readme} must hold exactly one {BEGIN} ... {END} pair around the deploy section's "
-            f"commands (found {text.count(BEGIN)} begin and {text.count(END)} end markers)"
+            f"{readme} must hold exactly one {BEGIN} ... {END} pair, each on a line of its own, "
+            f"around the deploy section's commands (found {len(begins)} begin and {len(ends)} end markers)"
         )
-    inner = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    inner = "\n".join(lines[begins[0] + 1 : ends[0]])
     match = re.search(r"^```[a-z]*\n(.*?)^```$", inner, re.S | re.M)
     if not match:
         raise ValueError(f"{readme}: no fenced code block between {BEGIN} and {END}")

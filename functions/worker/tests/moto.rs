@@ -42,11 +42,24 @@ async fn the_sample_batch_stores_one_order_and_fails_only_the_malformed_record()
             ["33333333-3333-4333-8333-333333333333"],
             "round {round}"
         );
-        assert_eq!(
-            summary.stored,
-            if round == 0 { 1 } else { 0 },
-            "round {round}"
-        );
+        // The batch holds one order twice. DynamoDB's conditional put is atomic, so in AWS
+        // one delivery stores it and the other finds it stored; moto checks the condition
+        // and writes without a lock, so when the two records' puts arrive together (a busy
+        // machine) both can pass. The table holds one item either way (checked below).
+        if round == 0 {
+            assert!(summary.stored >= 1, "round 0: {summary:?}");
+            assert_eq!(
+                summary.stored + summary.duplicates,
+                2,
+                "round 0: {summary:?}"
+            );
+        } else {
+            assert_eq!(
+                (summary.stored, summary.duplicates),
+                (0, 2),
+                "round 1: {summary:?}"
+            );
+        }
         assert_eq!(
             ddb.scan().table_name("orders").send().await.unwrap().count,
             1,
