@@ -12,7 +12,7 @@ fn main() -> Result<(), Error> {
         |sdk| async move {
             let config = StatusConfig::from_env()?;
             let store = DynamoOrderStore::from_sdk_config(&sdk, config.table_name);
-            store.warm_up_reads().await;
+            store.warm_up().await;
             Ok(Status::new(store, config.retry_after_seconds))
         },
         |status, event: LambdaEvent<ApiGatewayProxyRequest>| async move {

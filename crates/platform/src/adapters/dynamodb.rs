@@ -43,7 +43,9 @@ impl DynamoOrderStore {
 
     /// Opens the connection (DNS, TCP, TLS, trust store, credentials) during init instead of
     /// on the first request, with a call DynamoDB answers with success and that touches no
-    /// table: see [`warm_up_connection`]. Never fails; problems are logged.
+    /// table: see [`warm_up_connection`]. The same for a writer (the worker) and a reader
+    /// (the status function): it reads nothing and writes nothing. Never fails; problems are
+    /// logged.
     pub async fn warm_up(&self) {
         warm_up_connection(&self.client).await;
     }
@@ -54,12 +56,6 @@ impl DynamoOrderStore {
     /// pipeline and the tests; in AWS the template owns the table.
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
         create_keyed_table(&self.client, &self.table, PARTITION_KEY).await
-    }
-
-    /// The same warm-up as [`Self::warm_up`], for a reader (the status function): it reads
-    /// nothing, so it needs no `dynamodb:GetItem` and consumes no read capacity.
-    pub async fn warm_up_reads(&self) {
-        self.warm_up().await;
     }
 }
 
