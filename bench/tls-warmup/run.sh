@@ -15,8 +15,8 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nex
 openssl x509 -req -in "$tmp/leaf.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -out "$tmp/leaf.pem" -days 1 -extfile "$tmp/ext.cnf" 2>/dev/null
 cat "$tmp/leaf.pem" "$tmp/ca.pem" > "$tmp/chain.pem"
 cat /etc/ssl/certs/ca-certificates.crt "$tmp/ca.pem" > "$tmp/bundle.pem"
-python3 plain.py > "$tmp/plain.port" &
-(cd "$tmp" && python3 "$OLDPWD/server.py") > "$tmp/tls.port" &
+python3 server.py > "$tmp/plain.port" &
+python3 server.py "$tmp/chain.pem" "$tmp/leaf.key" > "$tmp/tls.port" &
 while [ ! -s "$tmp/plain.port" ] || [ ! -s "$tmp/tls.port" ]; do sleep 0.1; done
 plain=$(head -1 "$tmp/plain.port"); tls=$(head -1 "$tmp/tls.port")
 for _ in $(seq 1 "$runs"); do
