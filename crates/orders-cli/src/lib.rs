@@ -12,6 +12,7 @@
 //! - [`state`]: the state directory: one owner (an OS lock), files this version can read.
 //! - [`stack`]: a deployed stack's outputs (`--stack`).
 //! - [`load`]: `orders load`, the load generator with latency measurement and reconciliation.
+//! - [`web`]: the dashboard page (`/_local/`) and the load report, with their embedded assets.
 
 pub mod api;
 pub mod cli;
@@ -26,3 +27,4 @@ pub mod settings;
 pub mod stack;
 pub mod state;
 pub mod table;
+pub mod web;
