@@ -28,3 +28,6 @@ pub fn script_json(value: &serde_json::Value) -> String {
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
 }
+
+pub mod dashboard;
+pub mod report;

@@ -1,0 +1,1 @@
+//! The live dashboard of `orders local` (`/_local/`).

@@ -1,0 +1,1 @@
+//! `orders load --report FILE.html`: one run as a self-contained page.
