@@ -8,14 +8,15 @@ sends Ctrl-C (SIGINT) and expects a clean exit. Prints `N passed, M failed`.
 """
 
 import json
-import re
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_server import LocalServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = {"passed": 0, "failed": 0}
@@ -36,31 +37,16 @@ def request(method, url, body=None, headers=None):
 
 
 def main():
-    proc = subprocess.Popen(
-        ["cargo", "orders", "local", "--port", "0", "--in-memory"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = LocalServer(["cargo", "orders", "local", "--port", "0", "--in-memory"],
+                         start_timeout=600)  # the first run compiles
     try:
-        base = None
-        banner = []
-        deadline = time.monotonic() + 600  # the first run compiles
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line and proc.poll() is not None:
-                break
-            banner.append(line)
-            match = re.search(r"API: (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                base = match.group(1)
-            if "Ctrl-C stops it" in line:
-                break
-        check("orders local starts and prints its address", base is not None, "".join(banner[-20:]))
-        if base is None:
+        try:
+            base = server.start()
+        except RuntimeError as e:
+            check("orders local starts and prints its address", False, e)
             return 1
-        noisy = [line for line in banner if "WARN" in line or "ERROR" in line]
+        check("orders local starts and prints its address", True)
+        noisy = [line for line in server.banner if "WARN" in line or "ERROR" in line]
         check("the start-up prints no warning", not noisy, noisy)
 
         body = (ROOT / "events" / "order-plain.json").read_bytes()
@@ -82,12 +68,10 @@ def main():
         parsed = json.loads(stats.stdout) if stats.returncode == 0 else {}
         check("cargo orders stats reports the stored order", parsed.get("stored_orders") == 1, stats.stderr[-500:])
 
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=60)
+        code = server.stop(timeout=60)  # SIGINT, as Ctrl-C
         check("Ctrl-C stops it cleanly", code == 0, code)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        server.stop()
     print(f"local-smoke: {RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 1 if RESULTS["failed"] else 0
 

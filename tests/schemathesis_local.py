@@ -14,15 +14,16 @@ Extra arguments go to `st run` (for example `--max-examples 500` for a longer ru
 
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_server import LocalServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,27 +40,19 @@ ST_ARGS = [
 
 
 def start_local():
-    proc = subprocess.Popen(
-        # The emulated stage throttle and account concurrency off: their answers depend on
-        # timing, and this run checks every route's documented answers deterministically
-        # (the 429 and 503 shapes are checked by crates/orders-cli/tests/limits_e2e.rs).
+    # The emulated stage throttle and account concurrency off: their answers depend on
+    # timing, and this run checks every route's documented answers deterministically
+    # (the 429 and 503 shapes are checked by crates/orders-cli/tests/limits_e2e.rs).
+    server = LocalServer(
         ["cargo", "orders", "local", "--port", "0", "--in-memory", "--processing-delay-ms", "0",
          "--api-rate", "off", "--account-concurrency", "off"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        start_timeout=600,  # the first run compiles
     )
-    deadline = time.monotonic() + 600  # the first run compiles
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            break
-        match = re.search(r"API: (http://127\.0\.0\.1:\d+)", line)
-        if match:
-            return proc, match.group(1)
-    proc.kill()
-    return proc, None
+    try:
+        server.start()
+    except RuntimeError as e:
+        print(e)
+    return server
 
 
 def stored_order(base):
@@ -89,14 +82,13 @@ def main():
         print("schemathesis (st) is not on PATH: run scripts/bootstrap and put .venv/bin on PATH")
         print("0 passed, 1 failed")
         return 1
-    proc, base = start_local()
+    server = start_local()
+    base = server.base
     if base is None:
         print("orders local did not start")
         print("0 passed, 1 failed")
         return 1
     try:
-        # Drain the server's log so it never blocks on a full pipe.
-        subprocess.Popen(["cat"], stdin=proc.stderr, stdout=subprocess.DEVNULL)
         env = dict(os.environ, ORDER_ID=stored_order(base))
         result = subprocess.run(
             [st, "--config-file", str(ROOT / "tests" / "schemathesis.toml"), "run",
@@ -106,11 +98,7 @@ def main():
             timeout=600,
         )
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
     ok = result.returncode == 0
     print(f"schemathesis: {1 if ok else 0} passed, {0 if ok else 1} failed")
     return 0 if ok else 1
