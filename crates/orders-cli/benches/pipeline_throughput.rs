@@ -32,6 +32,9 @@
 //! `bench/run` runs it with `--bench` and reads the `RESULT {json}` line; without `--bench`
 //! (`cargo test --benches`) it runs a short smoke version.
 
+use futures::future::BoxFuture;
+use orders_cli::queue::{Located, QueueOpError};
+use orders_cli::web::dashboard::Console;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -350,13 +353,34 @@ async fn api_server<Q: OrderQueue + 'static>(
         ingest: Arc::new(Ingest::new(queue, 2)),
         status: Arc::new(Status::new(InMemoryStore::new(), 2)),
         validator: Arc::new(RequestValidator::order().expect("schema")),
-        stats: Arc::new(|| Box::pin(async { serde_json::Value::Null })),
-        redrive: Arc::new(|| Box::pin(async { Ok(0) })),
+        console: Arc::new(NoConsole),
+        traffic: Arc::default(),
         limits: Arc::new(Limits::new(limits)),
         responses: Arc::new(local.gateway_responses),
     });
     let app = metered_router(gateway, InMemoryMetrics::new());
     serve(app).await
+}
+
+/// The API side alone has no queue to inspect: its local routes answer empty.
+struct NoConsole;
+
+impl Console for NoConsole {
+    fn stats(&self) -> BoxFuture<'static, serde_json::Value> {
+        Box::pin(async { serde_json::Value::Null })
+    }
+    fn redrive(&self) -> BoxFuture<'static, Result<u64, QueueOpError>> {
+        Box::pin(async { Ok(0) })
+    }
+    fn dead_letters(&self) -> BoxFuture<'static, Result<serde_json::Value, QueueOpError>> {
+        Box::pin(async { Ok(serde_json::Value::Null) })
+    }
+    fn locate(&self, _: String) -> BoxFuture<'static, Option<Located>> {
+        Box::pin(async { None })
+    }
+    fn dashboard(&self, _: Option<u64>) -> BoxFuture<'static, serde_json::Value> {
+        Box::pin(async { serde_json::Value::Null })
+    }
 }
 
 /// One repetition of the accepted-rate measurements.

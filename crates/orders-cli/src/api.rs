@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::limits::Limits;
 use crate::openapi::RequestValidator;
-use crate::queue::QueueOpError;
+use crate::web::dashboard::{ApiTraffic, Console};
 
 /// API Gateway's own payload limit (10 MB); the ingest function enforces its smaller one.
 pub const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -46,14 +46,10 @@ pub struct Gateway<Q, I, R> {
     pub status: Arc<Status<R>>,
     /// The request model (`openapi.yaml`'s `Order` schema).
     pub validator: Arc<RequestValidator>,
-    /// `GET /_local/stats`.
-    pub stats:
-        Arc<dyn Fn() -> futures::future::BoxFuture<'static, serde_json::Value> + Send + Sync>,
-    /// `POST /_local/dlq/redrive`: moves every dead letter back to the queue (what `orders
-    /// dlq redrive` asks a running `orders local` to do); how many moved.
-    pub redrive: Arc<
-        dyn Fn() -> futures::future::BoxFuture<'static, Result<u64, QueueOpError>> + Send + Sync,
-    >,
+    /// The local routes under `/_local/`: stats, the dashboard, the dead letters.
+    pub console: Arc<dyn Console>,
+    /// Where the deployed API's routes count their answers (the dashboard's API charts).
+    pub traffic: Arc<ApiTraffic>,
     /// The stage throttle and the account's executions.
     pub limits: Arc<Limits>,
     /// How API Gateway answers what it refuses itself (the template's gateway responses).
@@ -139,45 +135,186 @@ where
 enum Route {
     PostOrder,
     GetOrder(String),
-    Stats,
-    Redrive,
+    Local(LocalRoute),
 }
 
-/// The local route that moves dead letters back to the queue.
+/// The routes of `orders local` itself, under [`LOCAL_PREFIX`]: none changes an order.
+enum LocalRoute {
+    Page,
+    Dashboard,
+    Stats,
+    DeadLetters,
+    Redrive,
+    Lookup(String),
+}
+
+/// Where `orders local`'s own routes live; nothing under it exists in the deployed API.
+pub const LOCAL_PREFIX: &str = "/_local/";
+/// The local route that moves dead letters back to the queue (`POST`, with
+/// [`REDRIVE_CONFIRMATION`] as its body).
 pub const REDRIVE_PATH: &str = "/_local/dlq/redrive";
+/// The body a redrive must carry: moving every dead letter is not done by accident.
+pub const REDRIVE_CONFIRMATION: &str = r#"{"confirm": true}"#;
 
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let not_allowed = |allow: &'static str| ApiError::MethodNotAllowed {
         method: method.to_string(),
         allow,
     };
-    if path == "/order" {
-        return if method == Method::POST {
-            Ok(Route::PostOrder)
-        } else {
+    let only = |allowed: Method, route: Route| {
+        if method == allowed {
+            Ok(route)
+        } else if allowed == Method::POST {
             Err(not_allowed("POST"))
-        };
+        } else {
+            Err(not_allowed("GET"))
+        }
+    };
+    if path == "/order" {
+        return only(Method::POST, Route::PostOrder);
     }
     if let Some(id) = path.strip_prefix("/orders/") {
         if !id.is_empty() && !id.contains('/') {
-            return if method == Method::GET {
-                Ok(Route::GetOrder(id.to_owned()))
-            } else {
-                Err(not_allowed("GET"))
-            };
+            return only(Method::GET, Route::GetOrder(id.to_owned()));
         }
     }
-    if path == "/_local/stats" && method == Method::GET {
-        return Ok(Route::Stats);
-    }
-    if path == REDRIVE_PATH {
-        return if method == Method::POST {
-            Ok(Route::Redrive)
-        } else {
-            Err(not_allowed("POST"))
+    if path == "/_local" || path.starts_with(LOCAL_PREFIX) {
+        let local = match &path["/_local".len()..] {
+            "" | "/" => LocalRoute::Page,
+            "/dashboard.json" => LocalRoute::Dashboard,
+            "/stats" => LocalRoute::Stats,
+            "/dlq" => LocalRoute::DeadLetters,
+            "/dlq/redrive" => return only(Method::POST, Route::Local(LocalRoute::Redrive)),
+            rest => match rest.strip_prefix("/orders/") {
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    LocalRoute::Lookup(id.to_owned())
+                }
+                _ => return Err(ApiError::RouteNotFound(format!("{method} {path}"))),
+            },
         };
+        return only(Method::GET, Route::Local(local));
     }
     Err(ApiError::RouteNotFound(format!("{method} {path}")))
+}
+
+/// Answers a route of `orders local` itself.
+async fn local<Q, I, R>(
+    gateway: &Gateway<Q, I, R>,
+    route: LocalRoute,
+    query: Option<&str>,
+    body: Body,
+) -> Response
+where
+    R: OrderReader + 'static,
+{
+    let error = |status: u16, code: &str, message: String| {
+        to_http(json_response(
+            status,
+            &json!({ "error": code, "message": message }),
+            [],
+        ))
+    };
+    match route {
+        LocalRoute::Page => (
+            [
+                ("content-type", "text/html; charset=utf-8"),
+                ("cache-control", "no-store"),
+            ],
+            crate::web::dashboard::page(),
+        )
+            .into_response(),
+        LocalRoute::Dashboard => {
+            let since = query
+                .into_iter()
+                .flat_map(|q| q.split('&'))
+                .find_map(|pair| pair.strip_prefix("since="))
+                .map(|v| v.parse::<u64>());
+            match since.transpose() {
+                Ok(since) => to_http(json_response(
+                    200,
+                    &gateway.console.dashboard(since).await,
+                    [],
+                )),
+                Err(_) => error(
+                    400,
+                    "invalid_query",
+                    "since must be a whole number of seconds since the epoch".into(),
+                ),
+            }
+        }
+        LocalRoute::Stats => to_http(json_response(200, &gateway.console.stats().await, [])),
+        LocalRoute::DeadLetters => match gateway.console.dead_letters().await {
+            Ok(list) => to_http(json_response(200, &list, [])),
+            Err(e) => error(
+                503,
+                "service_unavailable",
+                format!("the dead-letter queue could not be read: {e}"),
+            ),
+        },
+        LocalRoute::Redrive => {
+            let confirmed = to_bytes(body, 1024)
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["confirm"] == json!(true));
+            if !confirmed {
+                return error(
+                    400,
+                    "confirmation_required",
+                    format!(
+                        "a redrive moves every dead-lettered message back to the orders queue; \
+                         send {REDRIVE_CONFIRMATION} as the body to confirm it"
+                    ),
+                );
+            }
+            match gateway.console.redrive().await {
+                Ok(moved) => to_http(json_response(200, &json!({ "moved": moved }), [])),
+                Err(e) => error(
+                    503,
+                    "service_unavailable",
+                    format!("the dead-letter queue was not redriven: {e}"),
+                ),
+            }
+        }
+        LocalRoute::Lookup(id) => {
+            // What `GET /orders/{id}` answers (outside the stage throttle and the account's
+            // executions: looking does not take the API's capacity), then the queues.
+            let mut event = ApiGatewayProxyRequest::default();
+            event.http_method = Method::GET;
+            event.path = Some(format!("/orders/{id}"));
+            event.resource = Some("/orders/{order_id}".into());
+            event.path_parameters.insert("order_id".into(), id.clone());
+            let answer = gateway.status.handle(&event).await;
+            let status = answer.status_code;
+            let body = match &answer.body {
+                Some(EventBody::Text(text)) => {
+                    serde_json::from_str(text).unwrap_or_else(|_| json!(text))
+                }
+                _ => serde_json::Value::Null,
+            };
+            let located = if status == 200 {
+                None
+            } else {
+                gateway.console.locate(id.clone()).await
+            };
+            let place = match (&located, status) {
+                (_, 200) => "stored",
+                (Some(l), _) => l.place,
+                (None, _) => "unknown",
+            };
+            to_http(json_response(
+                200,
+                &json!({
+                    "order_id": id,
+                    "status": status,
+                    "answer": body,
+                    "where": place,
+                    "message": located,
+                }),
+                [],
+            ))
+        }
+    }
 }
 
 /// Handles any request: routes it, builds the proxy event, calls the handler.
@@ -191,24 +328,39 @@ where
     R: OrderReader + 'static,
 {
     let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    if path == "/_local" || path.starts_with(LOCAL_PREFIX) {
+        return match route(&parts.method, path) {
+            Ok(Route::Local(local_route)) => {
+                local(&gateway, local_route, parts.uri.query(), body).await
+            }
+            Ok(_) => unreachable!("only local routes start with /_local"),
+            Err(e) => to_http(e.into_response()),
+        };
+    }
+    // The deployed API's routes: counted as API Gateway's metrics count them.
+    let started = Instant::now();
+    let response = api_route(&gateway, parts, body).await;
+    gateway
+        .traffic
+        .record(response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn api_route<Q, I, R>(
+    gateway: &Gateway<Q, I, R>,
+    parts: axum::http::request::Parts,
+    body: Body,
+) -> Response
+where
+    Q: OrderQueue + 'static,
+    I: IdempotencyStore + 'static,
+    R: OrderReader + 'static,
+{
     let route = match route(&parts.method, parts.uri.path()) {
         Ok(r) => r,
         Err(e) => return to_http(e.into_response()),
     };
-    match route {
-        Route::Stats => return to_http(json_response(200, &(gateway.stats)().await, [])),
-        Route::Redrive => {
-            return to_http(match (gateway.redrive)().await {
-                Ok(moved) => json_response(200, &json!({ "moved": moved }), []),
-                Err(e) => json_response(
-                    503,
-                    &json!({"error": "service_unavailable", "message": format!("the dead-letter queue was not redriven: {e}")}),
-                    [],
-                ),
-            })
-        }
-        _ => {}
-    }
     let bytes = match to_bytes(body, GATEWAY_MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -279,7 +431,7 @@ where
                 .invoke(passed_stage, &request_id, gateway.status.handle(&event))
                 .await
         }
-        Route::Stats | Route::Redrive => unreachable!("answered above"),
+        Route::Local(_) => unreachable!("answered by `handle`"),
     }
 }
 

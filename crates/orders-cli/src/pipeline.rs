@@ -37,6 +37,7 @@ use crate::queue::{DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Receiv
 use crate::settings::LocalSettings;
 use crate::state::{StateDir, StateError, QUEUE_FILE, TABLE_FILE};
 use crate::table::{count_items, LocalTable};
+use crate::web::dashboard::{Dashboard, LocalConsole, Sources};
 
 /// The local table's name.
 pub const LOCAL_TABLE: &str = "orders";
@@ -124,6 +125,7 @@ pub struct LocalPipeline {
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     poller: JoinHandle<()>,
+    sampler: JoinHandle<()>,
     table: Option<LocalTable>,
     stats: StatsFn,
     metrics: InMemoryMetrics,
@@ -175,6 +177,7 @@ impl LocalPipeline {
         let _ = self.stop.send(true);
         let _ = self.server.await;
         let _ = self.poller.await;
+        let _ = self.sampler.await;
         if let Some(table) = self.table {
             table.stop().await;
         }
@@ -185,6 +188,7 @@ impl LocalPipeline {
     pub fn abort(self) {
         self.server.abort();
         self.poller.abort();
+        self.sampler.abort();
         drop(self.table);
     }
 }
@@ -452,7 +456,8 @@ where
     let faulty = FaultyStore::new(store, options.faults, options.store_fault.clone());
     let worker = Arc::new(Worker::new(faulty, s.processing_delay, s.deadline_margin));
     let counters = Arc::new(PollerCounters::default());
-    let metrics = InMemoryMetrics::new();
+    // Keeping each distribution's values: the dashboard's per-second percentiles.
+    let metrics = InMemoryMetrics::with_values();
     let limits = Arc::new(Limits::new(options.settings.limits));
     let mut responses = options.settings.gateway_responses.clone();
     if options.settings.limits.unmapped_throttles {
@@ -497,20 +502,34 @@ where
         })
     };
 
-    let redrive_queue = queue.clone();
+    let addr = listener.local_addr()?;
+    let described = format!(
+        "API: http://{addr}  (POST /order, GET /orders/{{order_id}})\ndashboard: http://{addr}/_local/  (live; JSON: GET /_local/stats, GET /_local/dlq)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {}, margin {}ms\n{}",
+        s.worker_timeout.as_secs(),
+        s.batch_size,
+        s.batching_window.as_secs(),
+        s.maximum_concurrency,
+        s.processing_delay,
+        s.deadline_margin.as_millis(),
+        options.settings.limits.describe()
+    );
+    let dashboard = Arc::new(Dashboard::new(options.settings.alarms.clone()));
+    let console = Arc::new(LocalConsole {
+        queue: queue.clone(),
+        poller: counters.clone(),
+        dashboard: dashboard.clone(),
+        stats: stats.clone(),
+        settings: described.clone(),
+    });
     let gateway = Arc::new(Gateway {
         ingest: ingest.clone(),
         status,
         validator: Arc::new(crate::openapi::RequestValidator::order()?),
-        stats: stats.clone(),
-        redrive: Arc::new(move || {
-            let queue = redrive_queue.clone();
-            async move { queue.dlq_redrive().await }.boxed()
-        }),
+        console: console.clone(),
+        traffic: dashboard.traffic().clone(),
         limits: limits.clone(),
         responses: Arc::new(responses),
     });
-    let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
 
     let mut server_stop = stopped.clone();
@@ -528,6 +547,16 @@ where
         }
     });
 
+    let sampler = tokio::spawn(crate::web::dashboard::sample(
+        dashboard,
+        Sources {
+            queue: queue.clone(),
+            metrics: metrics.clone(),
+            limits: limits.clone(),
+            poller: counters.clone(),
+        },
+        stopped.clone(),
+    ));
     let poller = tokio::spawn(poller::run(
         queue,
         worker,
@@ -538,21 +567,12 @@ where
         stopped,
     ));
 
-    let described = format!(
-        "API: http://{addr}  (POST /order, GET /orders/{{order_id}}, GET /_local/stats, POST /_local/dlq/redrive)\n{described}\nworker: timeout {}s, batch {} (window {}s), max concurrency {}, delay {}, margin {}ms\n{}",
-        s.worker_timeout.as_secs(),
-        s.batch_size,
-        s.batching_window.as_secs(),
-        s.maximum_concurrency,
-        s.processing_delay,
-        s.deadline_margin.as_millis(),
-        options.settings.limits.describe()
-    );
     Ok(LocalPipeline {
         addr,
         stop,
         server,
         poller,
+        sampler,
         table,
         stats,
         metrics,

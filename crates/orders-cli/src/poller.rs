@@ -54,7 +54,13 @@ pub struct PollerCounters {
     record_failures: AtomicU64,
     invocation_errors: AtomicU64,
     timeouts: AtomicU64,
+    /// Why each message last failed, by message id (at most [`LAST_ERRORS_KEPT`]).
+    last_errors: std::sync::Mutex<HashMap<String, String>>,
 }
+
+/// How many messages' last errors [`PollerCounters`] keeps; past it, it starts over (a
+/// dead letter older than that shows no reason).
+pub const LAST_ERRORS_KEPT: usize = 10_000;
 
 /// A copy of [`PollerCounters`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -74,6 +80,29 @@ pub struct PollerStats {
 }
 
 impl PollerCounters {
+    /// Records why these messages failed.
+    pub fn note_errors(&self, errors: impl IntoIterator<Item = (String, String)>) {
+        let mut kept = self
+            .last_errors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (message_id, error) in errors {
+            if kept.len() >= LAST_ERRORS_KEPT {
+                kept.clear();
+            }
+            kept.insert(message_id, error);
+        }
+    }
+
+    /// Why a message last failed, if it failed while this process ran.
+    pub fn last_error(&self, message_id: &str) -> Option<String> {
+        self.last_errors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(message_id)
+            .cloned()
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> PollerStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -159,18 +188,18 @@ pub trait BatchHandler {
         &self,
         event: &SqsEvent,
         deadline: Instant,
-    ) -> impl Future<Output = Result<SqsBatchResponse, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Handled, Self::Error>> + Send;
 }
+
+/// A batch's response and, for each failed record, its message id and why it failed.
+pub type Handled = (SqsBatchResponse, Vec<(String, String)>);
 
 impl<S: OrderStore + Send + Sync> BatchHandler for Worker<S> {
     type Error = worker::BatchError;
 
-    fn handle(
-        &self,
-        event: &SqsEvent,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<SqsBatchResponse, Self::Error>> + Send {
-        self.handle_batch(event, deadline)
+    async fn handle(&self, event: &SqsEvent, deadline: Instant) -> Result<Handled, Self::Error> {
+        let (response, summary) = self.handle_batch_with_summary(event, deadline).await?;
+        Ok((response, summary.failures))
     }
 }
 
@@ -199,6 +228,15 @@ pub async fn invoke_batch<Q: QueueSource, H: BatchHandler>(
     let failed_ids: HashSet<String> = match outcome {
         Err(_elapsed) => {
             counters.timeouts.fetch_add(1, Ordering::Relaxed);
+            counters.note_errors(batch.iter().map(|m| {
+                (
+                    m.message_id.clone(),
+                    format!(
+                        "the worker invocation timed out after {}s",
+                        config.function_timeout.as_secs()
+                    ),
+                )
+            }));
             tracing::error!(
                 records = batch.len(),
                 timeout_s = config.function_timeout.as_secs(),
@@ -208,14 +246,23 @@ pub async fn invoke_batch<Q: QueueSource, H: BatchHandler>(
         }
         Ok(Err(error)) => {
             counters.invocation_errors.fetch_add(1, Ordering::Relaxed);
+            counters.note_errors(batch.iter().map(|m| {
+                (
+                    m.message_id.clone(),
+                    format!("the worker invocation failed: {error}"),
+                )
+            }));
             tracing::error!(error = %error, "worker invocation failed; the whole batch will be retried");
             return Vec::new();
         }
-        Ok(Ok(response)) => response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect(),
+        Ok(Ok((response, errors))) => {
+            counters.note_errors(errors);
+            response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect()
+        }
     };
     let ids: HashMap<&str, &str> = batch
         .iter()

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orders_platform::config::DelaySpec;
-use orders_template::{GatewayResponses, PipelineSettings, SamConfig, Template};
+use orders_template::{AlarmRule, GatewayResponses, PipelineSettings, SamConfig, Template};
 
 use crate::limits::LimitSettings;
 use crate::pipeline::LOCAL_QUEUE_ARN;
@@ -17,7 +17,7 @@ pub const TEMPLATE: &str = include_str!("../../../template.yaml");
 pub const SAMCONFIG: &str = include_str!("../../../samconfig.toml");
 
 /// Everything `orders local` needs to behave like the deployed pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocalSettings {
     /// The delivery settings (worker timeout, batch size, visibility, redrive, delay...).
     pub pipeline: PipelineSettings,
@@ -29,6 +29,8 @@ pub struct LocalSettings {
     pub limits: LimitSettings,
     /// How API Gateway answers what it refuses itself (the template's gateway responses).
     pub gateway_responses: GatewayResponses,
+    /// The template's alarms, thresholds resolved (the dashboard evaluates them).
+    pub alarms: Vec<AlarmRule>,
 }
 
 impl LocalSettings {
@@ -76,6 +78,14 @@ impl LocalSettings {
             })?),
         };
         let pipeline = PipelineSettings::resolve(&template, overrides)?;
+        let mut params = template.parameter_defaults();
+        params.extend(
+            overrides
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        let alarms = template.alarms(&params)?;
         let secs = |id: &str| -> Duration {
             let value = template
                 .properties(id)
@@ -95,6 +105,7 @@ impl LocalSettings {
             dlq_retention: secs("OrdersDeadLetterQueue"),
             limits,
             gateway_responses: GatewayResponses::from_template(&template)?,
+            alarms,
         })
     }
 

@@ -210,7 +210,7 @@ impl BatchHandler for Broken {
         &self,
         _: &SqsEvent,
         deadline: Instant,
-    ) -> Result<SqsBatchResponse, Self::Error> {
+    ) -> Result<(SqsBatchResponse, Vec<(String, String)>), Self::Error> {
         match self {
             Broken::Hangs => {
                 tokio::time::sleep_until(deadline + Duration::from_secs(3600)).await;
@@ -222,7 +222,7 @@ impl BatchHandler for Broken {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = "not-in-this-batch".to_owned();
                 response.batch_item_failures.push(failure);
-                Ok(response)
+                Ok((response, Vec::new()))
             }
         }
     }

@@ -11,8 +11,10 @@ use serde_yaml_ng::Value;
 
 use orders_platform::config::{DelaySpec, SDK_OPERATION_TIMEOUT};
 
+mod alarms;
 mod gateway;
 
+pub use alarms::{AlarmRule, Watched};
 pub use gateway::{
     response_type_defaults, ErrorContext, GatewayResponse, GatewayResponses, RenderedResponse,
     TEMPLATE_VARIABLES,

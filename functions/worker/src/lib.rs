@@ -124,6 +124,9 @@ pub struct BatchSummary {
     pub stored_order_ids: Vec<String>,
     /// The ids of the orders delivered again.
     pub duplicate_order_ids: Vec<String>,
+    /// Each failed record's message id and why it failed (not logged here: each has its
+    /// own WARN line); what `orders local` shows beside a dead letter.
+    pub failures: Vec<(String, String)>,
 }
 
 /// The worker handler over any [`OrderStore`].
@@ -321,7 +324,10 @@ impl<S: OrderStore> Worker<S> {
                     let order_id = order_id_hint(record);
                     tracing::warn!(order_id = order_id.as_deref().unwrap_or("-"), message_id = log_id, attempts = receive_count(record), processing_ms = ms, error = %error, "record failed; left on the queue for retry");
                     match message_id {
-                        Some(id) => failed_ids.push(id.to_owned()),
+                        Some(id) => {
+                            failed_ids.push(id.to_owned());
+                            summary.failures.push((id.to_owned(), error.to_string()));
+                        }
                         None => unidentified += 1,
                     }
                 }

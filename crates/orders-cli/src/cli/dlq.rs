@@ -55,8 +55,11 @@ async fn redrive_through(dir: &std::path::Path, owner: Option<Owner>) -> anyhow:
     };
     let owner = owner.map(|o| o.to_string()).unwrap_or_default();
     let url = format!("{api}{}", crate::api::REDRIVE_PATH);
+    // Running `orders dlq redrive` is the confirmation the route asks for.
     let answer = reqwest::Client::new()
         .post(&url)
+        .header("content-type", "application/json")
+        .body(crate::api::REDRIVE_CONFIRMATION)
         .send()
         .await
         .map_err(|e| {

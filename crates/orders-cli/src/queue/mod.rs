@@ -86,4 +86,30 @@ pub trait DeadLetterOps: Send + Sync {
     fn counts(
         &self,
     ) -> impl Future<Output = Result<(QueueCounts, QueueCounts), QueueOpError>> + Send;
+
+    /// How long the oldest message of the main queue has waited (SQS's
+    /// `ApproximateAgeOfOldestMessage`); `None` when empty, or where only CloudWatch can
+    /// tell (SQS's API does not return it).
+    fn oldest_age(&self) -> impl Future<Output = Option<Duration>> + Send {
+        std::future::ready(None)
+    }
+
+    /// Where the message of an order is, if it is still in a queue and the queue can tell
+    /// (SQS cannot be searched without receiving its messages: `None`).
+    fn locate(&self, order_id: &str) -> impl Future<Output = Option<Located>> + Send {
+        let _ = order_id;
+        std::future::ready(None)
+    }
+}
+
+/// Where an order's message is (`GET /_local/orders/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Located {
+    /// `queued` (waiting), `in_flight` (received, not yet deleted) or `dead_lettered`.
+    #[serde(rename = "where")]
+    pub place: &'static str,
+    /// SQS message id.
+    pub message_id: String,
+    /// Receives so far.
+    pub receive_count: u64,
 }

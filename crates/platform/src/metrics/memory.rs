@@ -36,6 +36,29 @@ impl InMemoryMetrics {
         }
     }
 
+    /// Empty totals that also keep each distribution's values until [`Self::take_values`]
+    /// takes them (up to [`MAX_PENDING_VALUES`] between two takes): the live dashboard's
+    /// percentiles per second.
+    pub fn with_values() -> Self {
+        Self {
+            registry: Arc::new(Registry::new(true)),
+        }
+    }
+
+    /// The values recorded since the last call in every distribution named `name` whose
+    /// labels include all of `labels` (empty unless made [`Self::with_values`]).
+    pub fn take_values(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+        let mut values = Vec::new();
+        for series in self.matching(name, labels) {
+            if let Series::Histogram(h) = series {
+                let mut state = h.state.lock().unwrap_or_else(PoisonError::into_inner);
+                values.append(&mut state.pending);
+                state.dropped = 0;
+            }
+        }
+        values
+    }
+
     /// Runs `future` with this recorder (see [`scoped`]).
     pub fn scope<F: Future>(&self, future: F) -> Scoped<Self, F> {
         scoped(self.clone(), future)
