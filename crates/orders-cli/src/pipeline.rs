@@ -11,12 +11,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt as _;
 use ingest::Ingest;
-use orders_domain::ports::{OrderQueue, QueueError};
-use orders_domain::QueuedOrder;
+use orders_domain::ports::OrderQueue;
 use orders_platform::adapters::dynamodb::DynamoOrderStore;
 use orders_platform::adapters::faults::{FaultConfig, FaultyStore, StoreFaultRule};
 use orders_platform::adapters::idempotency::DynamoIdempotencyStore;
@@ -32,8 +30,8 @@ use crate::api::{metered_router, Gateway};
 use crate::limits::Limits;
 use crate::poller::{self, PollerCounters};
 use crate::queue::local::{LocalQueue, LocalQueueConfig};
-use crate::queue::sqs::SqsQueues;
-use crate::queue::{DeadLetterOps, QueueCounts, QueueOpError, QueueSource, Received};
+use crate::queue::sqs::{AwsQueues, SqsQueues};
+use crate::queue::{DeadLetterOps, QueueSource};
 use crate::settings::LocalSettings;
 use crate::state::{StateDir, StateError, QUEUE_FILE, TABLE_FILE};
 use crate::table::{count_items, LocalTable};
@@ -190,40 +188,6 @@ impl LocalPipeline {
         self.poller.abort();
         self.sampler.abort();
         drop(self.table);
-    }
-}
-
-/// The queue side for `--aws`: ingest sends through the same adapter as the Lambda, the
-/// poller and the operator commands use SQS directly.
-struct AwsQueues {
-    send: SqsOrderQueue,
-    ops: SqsQueues,
-}
-
-impl OrderQueue for AwsQueues {
-    async fn enqueue(&self, order: &QueuedOrder) -> Result<(), QueueError> {
-        self.send.enqueue(order).await
-    }
-}
-
-impl QueueSource for AwsQueues {
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueOpError> {
-        self.ops.receive(max, wait).await
-    }
-    async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueOpError> {
-        self.ops.delete(receipt_handles).await
-    }
-}
-
-impl DeadLetterOps for AwsQueues {
-    async fn dlq_list(&self, limit: usize) -> Result<Vec<crate::queue::DeadLetter>, QueueOpError> {
-        self.ops.dlq_list(limit).await
-    }
-    async fn dlq_redrive(&self) -> Result<u64, QueueOpError> {
-        self.ops.dlq_redrive().await
-    }
-    async fn counts(&self) -> Result<(QueueCounts, QueueCounts), QueueOpError> {
-        self.ops.counts().await
     }
 }
 

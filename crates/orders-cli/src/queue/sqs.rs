@@ -268,3 +268,42 @@ impl DeadLetterOps for SqsQueues {
         Ok((main, dlq))
     }
 }
+
+/// The queue side of `orders local --aws`: ingest sends through the same adapter as the
+/// Lambda, the poller and the operator commands use SQS directly.
+pub struct AwsQueues {
+    /// Ingest's sender.
+    pub send: orders_platform::adapters::sqs::SqsOrderQueue,
+    /// Receive, delete and the dead-letter operations.
+    pub ops: SqsQueues,
+}
+
+impl orders_domain::ports::OrderQueue for AwsQueues {
+    async fn enqueue(
+        &self,
+        order: &orders_domain::QueuedOrder,
+    ) -> Result<(), orders_domain::ports::QueueError> {
+        self.send.enqueue(order).await
+    }
+}
+
+impl QueueSource for AwsQueues {
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueOpError> {
+        self.ops.receive(max, wait).await
+    }
+    async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueOpError> {
+        self.ops.delete(receipt_handles).await
+    }
+}
+
+impl DeadLetterOps for AwsQueues {
+    async fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueOpError> {
+        self.ops.dlq_list(limit).await
+    }
+    async fn dlq_redrive(&self) -> Result<u64, QueueOpError> {
+        self.ops.dlq_redrive().await
+    }
+    async fn counts(&self) -> Result<(QueueCounts, QueueCounts), QueueOpError> {
+        self.ops.counts().await
+    }
+}
