@@ -123,13 +123,24 @@ impl RetryPolicy {
     }
 }
 
+/// One attempt of an order, as measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// How it was answered.
+    pub outcome: Outcome,
+    /// From its own send to its answer.
+    pub took: Duration,
+    /// When it was sent (tokio's clock).
+    pub sent: tokio::time::Instant,
+}
+
 /// What sending one order (all its attempts) came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// The last attempt's result (the 202, or what the order gave up on).
     pub last: AttemptResult,
-    /// Every attempt's outcome, with its own duration (from its own send to its answer).
-    pub attempts: Vec<(Outcome, Duration)>,
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
 }
 
 impl Delivery {
@@ -165,7 +176,11 @@ pub async fn deliver<T: Transport>(
     loop {
         let started = tokio::time::Instant::now();
         let result = transport.post_order(body.to_vec(), idempotency_key).await;
-        attempts.push((result.outcome(), started.elapsed()));
+        attempts.push(Attempt {
+            outcome: result.outcome(),
+            took: started.elapsed(),
+            sent: started,
+        });
         let retries = attempts.len() as u32 - 1;
         if !result.is_retryable() || retries >= policy.max_retries {
             return Delivery {
@@ -461,7 +476,7 @@ mod tests {
             started.elapsed()
         );
         assert_eq!(
-            d.attempts.iter().map(|a| a.0).collect::<Vec<_>>(),
+            d.attempts.iter().map(|a| a.outcome).collect::<Vec<_>>(),
             vec![
                 Outcome::ServerError,
                 Outcome::Timeout,
@@ -469,7 +484,10 @@ mod tests {
                 Outcome::Accepted
             ]
         );
-        assert!(d.attempts.iter().all(|a| a.1 == Duration::from_millis(10)));
+        assert!(d
+            .attempts
+            .iter()
+            .all(|a| a.took == Duration::from_millis(10)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -60,6 +60,8 @@ pub struct Driven {
     pub latency: Latency,
     /// Per attempt: from its actual send to its answer.
     pub service_time: Latency,
+    /// The same, second by second (orders by intended send, attempts by actual send).
+    pub per_second: PerSecond,
     /// The accepted orders, in completion order.
     pub accepted: Vec<AcceptedOrder>,
     /// The latest any order was sent after its intended time.
@@ -80,11 +82,20 @@ struct Collector {
     replayed: u64,
     latency: Latency,
     service_time: Latency,
+    per_second: PerSecond,
     accepted: Vec<AcceptedOrder>,
 }
 
 impl Collector {
-    fn record(&mut self, order: &PlannedOrder, delivery: &Delivery, latency: Duration) {
+    /// Counts one order. `start` is the run's; `intended` the order's offset from it.
+    fn record(
+        &mut self,
+        order: &PlannedOrder,
+        delivery: &Delivery,
+        latency: Duration,
+        start: Instant,
+        intended: Duration,
+    ) {
         let o = &mut self.orders;
         o.sent += 1;
         if order.invalid.is_some() {
@@ -92,12 +103,16 @@ impl Collector {
         } else {
             o.valid += 1;
         }
-        for (outcome, took) in &delivery.attempts {
-            self.responses.add(*outcome);
-            self.service_time.record(*took);
+        for (i, a) in delivery.attempts.iter().enumerate() {
+            self.responses.add(a.outcome);
+            self.service_time.record(a.took);
+            let sent = a.sent.saturating_duration_since(start);
+            self.per_second
+                .record_attempt(sent, a.outcome, a.took, i > 0);
         }
         self.retries += delivery.retries();
         self.latency.record(latency);
+        self.per_second.record_order(intended, latency);
         let status = match &delivery.last {
             AttemptResult::Response { status, .. } => Some(*status),
             _ => None,
@@ -180,7 +195,10 @@ pub async fn drive<T: Transport>(
             let latency = intended.elapsed();
             drop(permit);
             live.finished(&delivery);
-            collector.lock().unwrap().record(&order, &delivery, latency);
+            collector
+                .lock()
+                .unwrap()
+                .record(&order, &delivery, latency, start, offset);
         });
         // Reap what finished, so memory stays bounded on long runs.
         while tasks.try_join_next().is_some() {}
@@ -198,6 +216,7 @@ pub async fn drive<T: Transport>(
         replayed: c.replayed,
         latency: c.latency,
         service_time: c.service_time,
+        per_second: c.per_second,
         accepted: c.accepted,
         max_send_lag: max_lag,
         final_send_lag: final_lag,

@@ -6,10 +6,12 @@
 //! - [`generator`]: seeded, realistic orders, and invalid ones the API must answer 400.
 //! - [`client`]: one attempt over HTTP, retries with jittered backoff and one
 //!   `Idempotency-Key` per order.
-//! - [`stats`]: HdrHistogram latencies and counts by outcome.
+//! - [`stats`]: HdrHistogram latencies and counts by outcome, for the run and second by
+//!   second.
 //! - [`verify`]: waiting for every accepted order to be stored or dead-lettered.
 //! - [`driver`]: sending on schedule with at most `max_in_flight` waiting, and collecting.
-//! - [`report`]: the run's report (text and JSON) and its exit code.
+//! - [`report`]: the run's report (text and JSON) and its exit code; `--report` renders it
+//!   as a page ([`crate::web::report`]).
 //! - [`progress`]: the progress bar.
 //!
 //! **Coordinated omission.** Each order has an *intended* send time from the schedule.
@@ -32,13 +34,16 @@ pub mod verify;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client::{AttemptResult, Delivery, HttpApi, RetryPolicy, Transport};
+pub use client::{Attempt, AttemptResult, Delivery, HttpApi, RetryPolicy, Transport};
 pub use driver::{drive, AcceptedOrder, Driven, OrderCounts};
 pub use generator::{InvalidKind, OrderGenerator, PlannedOrder};
 pub use progress::Progress;
 pub use report::{LoadConfig, LoadReport, Rates, EXIT_LOST_ORDERS, EXIT_OK, EXIT_UNREACHABLE};
 pub use schedule::{Limit, Schedule};
-pub use stats::{Latency, Outcome, OutcomeCounts, Percentiles};
+pub use stats::{
+    percentile_grid, CurvePoint, Latency, Outcome, OutcomeCounts, PerSecond, Percentiles,
+    SecondStats,
+};
 pub use verify::{DeadLetterSource, StoredSource, VerifyOptions, VerifyReport};
 
 /// The default target: `orders local`'s default address.

@@ -20,7 +20,11 @@ pub(super) struct Live {
 
 impl Live {
     pub(super) fn finished(&self, delivery: &Delivery) {
-        let errors = delivery.attempts.iter().filter(|a| a.0.is_error()).count();
+        let errors = delivery
+            .attempts
+            .iter()
+            .filter(|a| a.outcome.is_error())
+            .count();
         self.errors.fetch_add(errors as u64, Ordering::Relaxed);
         self.completed.fetch_add(1, Ordering::Relaxed);
     }

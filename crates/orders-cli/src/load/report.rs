@@ -4,8 +4,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::stats::{percentile_grid, CurvePoint, SecondStats};
 use super::*;
 
 /// The run's settings, as reported.
@@ -31,6 +33,18 @@ pub struct LoadConfig {
     pub retry: RetryPolicy,
     /// Whether the run was reconciled.
     pub verify: bool,
+}
+
+impl LoadConfig {
+    /// The schedule in words: `50/s`, `bursts of 20 every 2s`.
+    pub fn schedule_text(&self) -> String {
+        match self.schedule {
+            Schedule::Rate { per_second, .. } => format!("{per_second}/s"),
+            Schedule::Bursts { size, every, .. } => {
+                format!("bursts of {size} every {}", human(every))
+            }
+        }
+    }
 }
 
 /// Rates in orders per second.
@@ -72,6 +86,16 @@ pub struct LoadReport {
     pub elapsed_ms: f64,
     /// The reconciliation (`--verify`).
     pub reconciliation: Option<VerifyReport>,
+    /// When the run started (UTC, RFC 3339).
+    pub started_at: DateTime<Utc>,
+    /// The run second by second: orders and their latency by intended send time, attempts,
+    /// their answers, service times and retries by actual send time (see [`SecondStats`]).
+    pub per_second: Vec<SecondStats>,
+    /// The latency's percentile curve (from intended send), HdrHistogram's percentile
+    /// distribution, on the same percentiles as `service_time_curve`.
+    pub latency_curve: Vec<CurvePoint>,
+    /// The service time's percentile curve (per attempt).
+    pub service_time_curve: Vec<CurvePoint>,
     /// The accepted orders (not in the JSON: it would be as long as the run).
     #[serde(skip)]
     pub accepted: Vec<AcceptedOrder>,
@@ -95,6 +119,7 @@ impl LoadReport {
         let s = &options.schedule;
         let n = d.orders.sent as f64;
         let send_span = s.span() + d.final_send_lag;
+        let grid = percentile_grid(d.latency.count().max(d.service_time.count()));
         Self {
             config: LoadConfig {
                 url: base.to_owned(),
@@ -122,6 +147,10 @@ impl LoadReport {
             max_send_lag_ms: d.max_send_lag.as_secs_f64() * 1000.0,
             elapsed_ms: d.elapsed.as_secs_f64() * 1000.0,
             reconciliation: rec,
+            started_at: d.started_at,
+            per_second: d.per_second.series(),
+            latency_curve: d.latency.curve(&grid),
+            service_time_curve: d.service_time.curve(&grid),
             accepted: d.accepted,
         }
     }
@@ -145,12 +174,7 @@ impl LoadReport {
         let c = &self.config;
         let o = &self.orders;
         let r = &self.responses;
-        let schedule = match c.schedule {
-            Schedule::Rate { per_second, .. } => format!("{per_second}/s"),
-            Schedule::Bursts { size, every, .. } => {
-                format!("bursts of {size} every {}", human(every))
-            }
-        };
+        let schedule = c.schedule_text();
         let _ = writeln!(out, "orders load: {}", c.url);
         let _ = writeln!(
             out,

@@ -1,5 +1,7 @@
 //! Measurement: latencies in an HdrHistogram (microseconds, 3 significant digits, so every
-//! percentile is within 0.1 % of the true value), and counts of answers by outcome.
+//! percentile is within 0.1 % of the true value), and counts of answers by outcome; the
+//! same, second by second, for the report's charts ([`PerSecond`]); and the percentile
+//! curve of a whole distribution ([`Latency::curve`]).
 
 use std::time::Duration;
 
@@ -46,6 +48,21 @@ impl Latency {
     pub fn merge(&mut self, other: &Latency) {
         // Same bounds on both sides: adding cannot fail.
         let _ = self.histogram.add(&other.histogram);
+    }
+
+    /// The distribution at each quantile of `grid` (see [`percentile_grid`]): HdrHistogram's
+    /// percentile distribution, in milliseconds. Empty when nothing was recorded.
+    pub fn curve(&self, grid: &[f64]) -> Vec<CurvePoint> {
+        let h = &self.histogram;
+        if h.is_empty() {
+            return Vec::new();
+        }
+        grid.iter()
+            .map(|&q| CurvePoint {
+                percentile: q * 100.0,
+                ms: h.value_at_quantile(q) as f64 / 1000.0,
+            })
+            .collect()
     }
 
     /// The summary: p50, p90, p99, p99.9, max (and min, mean), in milliseconds.
@@ -181,6 +198,157 @@ impl OutcomeCounts {
     pub fn answered(&self) -> u64 {
         self.total() - self.timeout - self.connection_error
     }
+}
+
+/// Ticks per halving of the distance to 100 %: HdrHistogram's own default for its
+/// percentile distribution (`outputPercentileDistribution`, `iter_quantiles(5)`).
+pub const CURVE_TICKS_PER_HALF: u32 = 5;
+
+/// The quantiles of a percentile curve over `count` values: 0, then 5 per halving of the
+/// distance to 1 (0.5, 0.75, 0.875... as HdrHistogram's `iter_quantiles(5)` steps), as long
+/// as `count` values can tell them apart (1/(1-q) up to `count`), then 1 (the maximum).
+/// One grid for two distributions makes their curves share their x values.
+pub fn percentile_grid(count: u64) -> Vec<f64> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut grid = Vec::new();
+    for i in 0.. {
+        let q = 1.0 - 0.5f64.powf(f64::from(i) / f64::from(CURVE_TICKS_PER_HALF));
+        if 1.0 / (1.0 - q) > count as f64 {
+            break;
+        }
+        grid.push(q);
+    }
+    grid.push(1.0);
+    grid
+}
+
+/// One point of a percentile curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CurvePoint {
+    /// The percentile, 0 to 100 (100: the maximum).
+    pub percentile: f64,
+    /// The value at that percentile, in milliseconds.
+    pub ms: f64,
+}
+
+/// Per-second histograms keep 2 significant digits (1 %: plenty for a chart) and grow with
+/// the largest value recorded: a few KB a second of run, where a 3-digit histogram up to an
+/// hour takes ~190 KB.
+const SECOND_SIGFIG: u8 = 2;
+
+#[derive(Debug, Clone, Default)]
+struct Second {
+    orders: u64,
+    latency: Option<Histogram<u32>>,
+    service_time: Option<Histogram<u32>>,
+    responses: OutcomeCounts,
+    retries: u64,
+}
+
+fn record_into(slot: &mut Option<Histogram<u32>>, value: Duration) {
+    let h = slot.get_or_insert_with(|| {
+        Histogram::new(SECOND_SIGFIG).expect("2 significant digits are valid")
+    });
+    let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
+    // `record`, not `saturating_record`: that one clamps to the current top instead of
+    // growing. It can only fail on a count above u32::MAX in one bucket of one second.
+    let _ = h.record(micros.clamp(1, MAX_MICROS));
+}
+
+fn quantile_ms(h: &Option<Histogram<u32>>, q: f64) -> Option<f64> {
+    h.as_ref()
+        .filter(|h| !h.is_empty())
+        .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+}
+
+/// The run second by second (second 0 starts with the run), for the report's charts.
+/// Memory grows with the run's length, not with its rate: per second, two small
+/// histograms and a few counters, created when the second gets its first value.
+#[derive(Debug, Clone, Default)]
+pub struct PerSecond {
+    seconds: Vec<Second>,
+}
+
+impl PerSecond {
+    fn at(&mut self, offset: Duration) -> &mut Second {
+        let i = usize::try_from(offset.as_secs()).unwrap_or(usize::MAX);
+        if self.seconds.len() <= i {
+            self.seconds.resize_with(i + 1, Second::default);
+        }
+        &mut self.seconds[i]
+    }
+
+    /// One order, in the second of its *intended* send time (`intended`, from the start),
+    /// with its latency from that time to its final answer.
+    pub fn record_order(&mut self, intended: Duration, latency: Duration) {
+        let s = self.at(intended);
+        s.orders += 1;
+        record_into(&mut s.latency, latency);
+    }
+
+    /// One attempt, in the second it was actually *sent* (`sent`, from the start): its
+    /// outcome, its service time (send to answer), and whether it was a retry.
+    pub fn record_attempt(
+        &mut self,
+        sent: Duration,
+        outcome: Outcome,
+        took: Duration,
+        retry: bool,
+    ) {
+        let s = self.at(sent);
+        s.responses.add(outcome);
+        s.retries += u64::from(retry);
+        record_into(&mut s.service_time, took);
+    }
+
+    /// One entry per second from the start to the last second that holds anything (empty
+    /// seconds included: zero counts, no percentiles).
+    pub fn series(&self) -> Vec<SecondStats> {
+        self.seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SecondStats {
+                second: i as u64,
+                orders: s.orders,
+                latency_p50_ms: quantile_ms(&s.latency, 0.50),
+                latency_p99_ms: quantile_ms(&s.latency, 0.99),
+                attempts: s.responses.total(),
+                service_time_p50_ms: quantile_ms(&s.service_time, 0.50),
+                service_time_p99_ms: quantile_ms(&s.service_time, 0.99),
+                responses: s.responses,
+                retries: s.retries,
+            })
+            .collect()
+    }
+}
+
+/// One second of the run. Two clocks: the orders and their latency are counted in the
+/// second each order was *due* (its intended send time, so a stall shows where the orders
+/// it delayed were due); the attempts, their answers, service times and retries in the
+/// second each attempt was *sent*. Percentiles are within 1 % (2 significant digits), and
+/// `None` (JSON `null`) in a second without values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecondStats {
+    /// Seconds from the start of the run to the start of this one.
+    pub second: u64,
+    /// Orders due in this second.
+    pub orders: u64,
+    /// Median latency, from intended send to final answer, of the orders due in it.
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub latency_p99_ms: Option<f64>,
+    /// Attempts sent in this second (first attempts and retries).
+    pub attempts: u64,
+    /// Median service time (actual send to answer) of the attempts sent in it.
+    pub service_time_p50_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub service_time_p99_ms: Option<f64>,
+    /// The answers to the attempts sent in it, by outcome (as the run's `responses`).
+    pub responses: OutcomeCounts,
+    /// Of the attempts sent in it, the retries.
+    pub retries: u64,
 }
 
 #[cfg(test)]
@@ -324,5 +492,117 @@ mod tests {
         assert_eq!((c.total(), c.answered()), (11, 9));
         assert!(!Outcome::Accepted.is_error() && !Outcome::BadRequest.is_error());
         assert!(Outcome::Throttled.is_error() && Outcome::Timeout.is_error());
+    }
+
+    #[test]
+    fn per_second_counts_each_value_in_its_own_second_and_add_up() {
+        let mut s = PerSecond::default();
+        // Second 0: 100 orders, 1..=100 ms; second 2: 3 orders; second 1 stays empty.
+        for v in 1..=100 {
+            s.record_order(ms(v * 5), ms(v));
+        }
+        for v in [7, 8, 9] {
+            s.record_order(ms(2000 + v), ms(v));
+        }
+        let outcomes = [
+            Outcome::Accepted,
+            Outcome::Throttled,
+            Outcome::ServerError,
+            Outcome::OtherStatus,
+            Outcome::Timeout,
+            Outcome::ConnectionError,
+            Outcome::BadRequest,
+        ];
+        let mut total = OutcomeCounts::default();
+        for i in 0..70u64 {
+            let outcome = outcomes[i as usize % outcomes.len()];
+            total.add(outcome);
+            s.record_attempt(ms(i * 40), outcome, ms(10 + i), i % 3 == 0);
+        }
+        let series = s.series();
+        assert_eq!(series.len(), 3, "{series:?}");
+        assert_eq!(
+            series.iter().map(|x| x.second).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert_eq!(
+            series.iter().map(|x| x.orders).collect::<Vec<_>>(),
+            vec![100, 0, 3]
+        );
+        // Attempts every 40 ms: 25 in second 0, 25 in second 1, 20 in second 2.
+        assert_eq!(
+            series.iter().map(|x| x.attempts).collect::<Vec<_>>(),
+            vec![25, 25, 20]
+        );
+        let mut sum = OutcomeCounts::default();
+        for x in &series {
+            assert_eq!(x.responses.total(), x.attempts, "{x:?}");
+            for (outcome, n) in [
+                (Outcome::Accepted, x.responses.accepted),
+                (Outcome::BadRequest, x.responses.bad_request),
+                (Outcome::Throttled, x.responses.throttled),
+                (Outcome::ServerError, x.responses.server_error),
+                (Outcome::OtherStatus, x.responses.other_status),
+                (Outcome::Timeout, x.responses.timeout),
+                (Outcome::ConnectionError, x.responses.connection_error),
+            ] {
+                for _ in 0..n {
+                    sum.add(outcome);
+                }
+            }
+        }
+        assert_eq!(sum, total);
+        assert_eq!(series.iter().map(|x| x.retries).sum::<u64>(), 24);
+        // Percentiles: within 1 % (2 significant digits); p99 >= p50; none when empty.
+        let first = &series[0];
+        let (p50, p99) = (first.latency_p50_ms.unwrap(), first.latency_p99_ms.unwrap());
+        assert!((p50 - 50.0).abs() <= 0.5 + 1e-9, "{first:?}");
+        assert!((p99 - 99.0).abs() <= 1.0, "{first:?}");
+        assert!(p99 >= p50);
+        assert_eq!(
+            (series[1].latency_p50_ms, series[1].latency_p99_ms),
+            (None, None)
+        );
+        assert!(
+            series[1].service_time_p50_ms.is_some(),
+            "attempts were sent in second 1"
+        );
+        for x in &series {
+            if let (Some(a), Some(b)) = (x.service_time_p50_ms, x.service_time_p99_ms) {
+                assert!(b >= a, "{x:?}");
+            }
+        }
+        let json = serde_json::to_value(&series[1]).unwrap();
+        assert_eq!(json["latency_p50_ms"], serde_json::Value::Null);
+        assert_eq!(json["responses"]["429"], series[1].responses.throttled);
+    }
+
+    #[test]
+    fn the_percentile_curve_steps_as_hdrhistogram_does_and_ends_at_the_max() {
+        assert!(percentile_grid(0).is_empty());
+        let grid = percentile_grid(1000);
+        assert_eq!(grid[0], 0.0);
+        assert_eq!(*grid.last().unwrap(), 1.0);
+        assert!(grid.windows(2).all(|w| w[0] < w[1]), "{grid:?}");
+        // 5 ticks per halving: the 5th is 50 %, the 10th 75 %, the 35th 99.2 %...
+        assert!((grid[5] - 0.5).abs() < 1e-12 && (grid[10] - 0.75).abs() < 1e-12);
+        // ...up to where 1000 values tell quantiles apart (1/(1-q) <= 1000: q <= 99.9 %).
+        let before_max = grid[grid.len() - 2];
+        assert!(1.0 / (1.0 - before_max) <= 1000.0, "{before_max}");
+        assert_eq!(grid.len(), 50 + 1, "2^(49/5) <= 1000 < 2^(50/5): {grid:?}");
+
+        let mut l = Latency::new();
+        for v in 1..=1000 {
+            l.record(ms(v));
+        }
+        let curve = l.curve(&grid);
+        assert_eq!(curve.len(), grid.len());
+        assert!(curve.windows(2).all(|w| w[0].ms <= w[1].ms), "{curve:?}");
+        assert!(close(curve[5].ms, 500.0), "{:?}", curve[5]);
+        assert_eq!(curve[5].percentile, 50.0);
+        let last = curve.last().unwrap();
+        assert_eq!(last.percentile, 100.0);
+        assert!(close(last.ms, 1000.0), "{last:?}");
+        assert!(Latency::new().curve(&grid).is_empty());
     }
 }

@@ -174,6 +174,7 @@ fn report_exit_codes() {
             replayed: 0,
             latency: Latency::new(),
             service_time: Latency::new(),
+            per_second: PerSecond::default(),
             accepted: vec![],
             max_send_lag: Duration::ZERO,
             final_send_lag: Duration::ZERO,
@@ -208,4 +209,59 @@ fn report_exit_codes() {
     assert_eq!(json["responses"]["202"], 1);
     assert_eq!(json["config"]["schedule"]["mode"], "rate");
     assert_eq!(json["config"]["schedule"]["limit"]["count"], 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_second_orders_go_by_intended_send_and_attempts_by_actual_send() {
+    // 10 orders a second for 3 s, one at a time, 200 ms each: the orders are due in
+    // seconds 0, 1, 2 (10 each) but only 5 leave a second, over seconds 0 to 5. The
+    // latency of the orders due in second 2 (sent 4 to 6 s) is far above second 0's.
+    let mut o = LoadOptions::new(
+        "u",
+        Schedule::Rate {
+            per_second: 10.0,
+            limit: Limit::Count(30),
+        },
+    );
+    o.max_in_flight = 1;
+    let d = drive(
+        Arc::new(Fixed { service: ms(200) }),
+        &o,
+        &Progress::hidden(),
+    )
+    .await;
+    let report = LoadReport::new(&o, "u", d, None);
+    let s = &report.per_second;
+    assert_eq!(
+        s.iter().map(|x| x.orders).collect::<Vec<_>>(),
+        vec![10, 10, 10, 0, 0, 0]
+    );
+    assert_eq!(s.iter().map(|x| x.attempts).collect::<Vec<_>>(), vec![5; 6]);
+    assert_eq!(s.iter().map(|x| x.responses.accepted).sum::<u64>(), 30);
+    assert_eq!(s.iter().map(|x| x.retries).sum::<u64>(), 0);
+    for x in s {
+        if let Some(p99) = x.service_time_p99_ms {
+            assert!(
+                (p99 - 200.0).abs() <= 2.0,
+                "each attempt took 200 ms: {x:?}"
+            );
+        }
+    }
+    // Order i is due at 100·i ms and answered at 200·(i+1) ms: second 0's orders waited
+    // 200 to 1100 ms, second 2's 2200 to 3100 ms.
+    let (p50_0, p50_2) = (s[0].latency_p50_ms.unwrap(), s[2].latency_p50_ms.unwrap());
+    assert!((p50_0 - 600.0).abs() <= 6.0, "{:?}", s[0]);
+    assert!((p50_2 - 2600.0).abs() <= 26.0, "{:?}", s[2]);
+    assert!(s[2].latency_p99_ms.unwrap() >= p50_2);
+    assert_eq!(s[3].latency_p50_ms, None, "no order was due in second 3");
+    // The curves share their percentiles and end at the maximum.
+    let (l, st) = (&report.latency_curve, &report.service_time_curve);
+    assert_eq!(l.len(), st.len());
+    assert!(l.iter().zip(st).all(|(a, b)| a.percentile == b.percentile));
+    assert_eq!(l.last().unwrap().percentile, 100.0);
+    assert!((l.last().unwrap().ms - report.latency.max_ms).abs() < 1e-9);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["per_second"].as_array().unwrap().len(), 6);
+    assert_eq!(json["per_second"][0]["responses"]["202"], 5);
+    assert!(json["latency_curve"][0]["ms"].as_f64().unwrap() > 0.0);
 }
