@@ -1,7 +1,9 @@
 //! `orders load` against `orders local` started in the test (port 0, temporary state
 //! directory), and against a small test double that throttles: every accepted order is
 //! found stored or dead-lettered, the dead-lettered count is exact, retries reuse the
-//! order's `Idempotency-Key` and never make a second order.
+//! order's `Idempotency-Key` and never make a second order. `--report FILE.html`: the page
+//! holds the run's data and refers to nothing outside itself; a path that cannot be
+//! written fails before anything is sent.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -293,12 +295,18 @@ async fn retries_after_503_and_429_carry_the_same_key_and_make_one_order_each() 
 }
 
 fn orders_load(args: &[&str]) -> (i32, String, String) {
+    orders_load_env(args, &[])
+}
+
+/// `orders load ARGS` with these environment variables set.
+fn orders_load_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
         .arg("load")
         .args(args)
         .env_remove("ORDERS_STACK")
         .env_remove("ORDERS_DLQ_URL")
         .env_remove("ORDERS_API_KEY")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -392,4 +400,234 @@ async fn the_command_prints_json_and_exits_by_what_it_found() {
     .unwrap();
     assert_eq!(code, EXIT_UNREACHABLE, "{stdout}\n{stderr}");
     assert!(stdout.contains("connection errors: 3"), "{stdout}");
+}
+
+/// The JSON embedded in a `--report` page.
+fn embedded_json(html: &str) -> Value {
+    let open = r#"<script type="application/json" id="report-data">"#;
+    let start = html.find(open).expect("the page embeds its data") + open.len();
+    let end = start + html[start..].find("</script>").unwrap();
+    serde_json::from_str(&html[start..end]).unwrap()
+}
+
+/// Every `src=`, `href=`, `url(`, `@import`, `action=` and `srcset=` in `html` that points
+/// outside the file (http:, https:, protocol-relative //).
+fn external_references(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut found = Vec::new();
+    for attr in [
+        "src=", "href=", "url(", "@import", "action=", "srcset=", "<link",
+    ] {
+        for (at, _) in lower.match_indices(attr) {
+            let rest = lower[at + attr.len()..]
+                .trim_start()
+                .trim_start_matches(['"', '\'', '(']);
+            if rest.starts_with("http:")
+                || rest.starts_with("https:")
+                || rest.starts_with("//")
+                || attr == "<link"
+            {
+                found.push(html[at..(at + 80).min(html.len())].to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// The integer in `data-value` of the element marked `attr="name"`.
+fn marked(html: &str, attr: &str, name: &str) -> Option<u64> {
+    let mark = format!(r#"{attr}="{name}" data-value=""#);
+    let start = html.find(&mark)? + mark.len();
+    let end = start + html[start..].find('"')?;
+    html[start..end].parse().ok()
+}
+
+fn sum(json: &Value, field: impl Fn(&Value) -> &Value) -> u64 {
+    json["per_second"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| field(s).as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_page_holds_the_run_and_refers_to_nothing_outside() {
+    let _serial = ONE_PIPELINE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = start(local(dir.path())).await.unwrap();
+    let url = format!("http://{}", pipeline.addr());
+    let state = dir.path().to_str().unwrap().to_owned();
+    let page = dir.path().join("run.html");
+    let page_arg = page.to_str().unwrap().to_owned();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        orders_load(&[
+            "--url",
+            &url,
+            "--rate",
+            "40",
+            "--count",
+            "100",
+            "--invalid-ratio",
+            "0.1",
+            "--max-in-flight",
+            "16",
+            "--verify",
+            "--verify-timeout",
+            "30s",
+            "--state-dir",
+            &state,
+            "--json",
+            "--report",
+            &page_arg,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let data = embedded_json(&html);
+    assert_eq!(data, printed, "the page's data is the --json output");
+
+    // The per-second series add up to the run's totals.
+    let seconds = data["per_second"].as_array().unwrap();
+    assert!(
+        seconds.len() >= 3,
+        "100 orders at 40/s span 3 s: {seconds:?}"
+    );
+    assert_eq!(sum(&data, |s| &s["orders"]), 100);
+    assert_eq!(
+        sum(&data, |s| &s["retries"]),
+        data["retries"].as_u64().unwrap()
+    );
+    let attempts: u64 = [
+        "202",
+        "400",
+        "429",
+        "5xx",
+        "other_status",
+        "timeout",
+        "connection_error",
+    ]
+    .iter()
+    .map(|k| {
+        let per_second = sum(&data, |s| &s["responses"][k]);
+        assert_eq!(per_second, data["responses"][k].as_u64().unwrap(), "{k}");
+        per_second
+    })
+    .sum();
+    assert_eq!(sum(&data, |s| &s["attempts"]), attempts);
+    assert_eq!(attempts, 100 + data["retries"].as_u64().unwrap());
+    for s in seconds.iter().filter(|s| s["orders"].as_u64() > Some(0)) {
+        let (p50, p99) = (&s["latency_p50_ms"], &s["latency_p99_ms"]);
+        assert!(p99.as_f64().unwrap() >= p50.as_f64().unwrap(), "{s}");
+    }
+    let curve = data["latency_curve"].as_array().unwrap();
+    assert_eq!(curve.last().unwrap()["percentile"], 100.0);
+    assert_eq!(
+        curve.len(),
+        data["service_time_curve"].as_array().unwrap().len()
+    );
+
+    // The tables show the same numbers, marked for the browser test.
+    let invalid = invalid_among(1, 0.1, 100);
+    assert_eq!(marked(&html, "data-outcome", "orders.sent"), Some(100));
+    assert_eq!(
+        marked(&html, "data-outcome", "orders.accepted"),
+        Some(100 - invalid)
+    );
+    assert_eq!(
+        marked(&html, "data-outcome", "responses.400"),
+        Some(invalid)
+    );
+    for name in [
+        "accepted",
+        "stored",
+        "dead_lettered",
+        "missing",
+        "duplicated",
+    ] {
+        assert_eq!(
+            marked(&html, "data-reconcile", name),
+            data["reconciliation"][name].as_u64(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        marked(&html, "data-reconcile", "stored"),
+        Some(100 - invalid)
+    );
+    for chart in ["latency", "status", "retries", "percentiles"] {
+        assert!(
+            html.contains(&format!(r#"<div class="chart" data-chart="{chart}">"#)),
+            "{chart}"
+        );
+    }
+    assert!(html.contains("document.body.dataset.rendered = \"1\""));
+    assert!(html.contains("uPlot"), "uPlot is inline");
+    assert_eq!(external_references(&html), Vec::<String>::new());
+    pipeline.shutdown().await;
+
+    // Without --verify, and without --json: the page says the reconciliation was not run,
+    // and the text output names the file.
+    let (addr, _double, server) = serve_throttling().await;
+    let url = format!("http://{addr}");
+    let page = dir.path().join("unverified.html");
+    let page_arg = page.to_str().unwrap().to_owned();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        orders_load(&[
+            "--url", &url, "--rate", "50", "--count", "20", "--report", &page_arg,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("report: {}", page.display())),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("not run (--verify not given)"));
+    assert!(!html.contains("data-reconcile=\""));
+    let data = embedded_json(&html);
+    assert_eq!(data["reconciliation"], Value::Null);
+    assert_eq!(
+        data["retries"], 20,
+        "the double answers every first attempt 429 or 503"
+    );
+    assert_eq!(sum(&data, |s| &s["retries"]), 20);
+    assert_eq!(marked(&html, "data-outcome", "retries"), Some(20));
+    assert_eq!(external_references(&html), Vec::<String>::new());
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_path_that_cannot_be_written_fails_before_anything_is_sent() {
+    let (addr, double, server) = serve_throttling().await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("no-such-dir").join("run.html");
+    let (url, page_arg) = (format!("http://{addr}"), page.to_str().unwrap().to_owned());
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        // 2 s of load, were it to start (and 8 requests the double would see); backtraces
+        // asked for, none printed.
+        orders_load_env(
+            &[
+                "--url", &url, "--rate", "4", "--count", "8", "--report", &page_arg,
+            ],
+            &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot write the report to {}", page.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(double.seen.lock().unwrap().is_empty(), "nothing was sent");
+    assert!(!page.exists());
+    server.abort();
 }

@@ -1,6 +1,7 @@
 //! `orders load`: the flags made into a load test's options, the run, the report.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
 use std::time::Duration;
 
 use super::*;
@@ -63,11 +64,39 @@ pub(super) async fn run(args: LoadArgs) -> anyhow::Result<()> {
             ..l::VerifyOptions::default()
         });
     }
-    let report = l::run(options).await?;
+    // The report's file is created before the run: a path that cannot be written fails
+    // now, not after minutes of load.
+    options.validate()?;
+    let report_file = match &args.report {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some((path, file)),
+            Err(e) => cannot_write(path, &e),
+        },
+        None => None,
+    };
+    let report = match l::run(options).await {
+        Ok(report) => report,
+        Err(e) => {
+            if let Some((path, _)) = report_file {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render());
+    }
+    if let Some((path, file)) = report_file {
+        let page = crate::web::report::render(&report);
+        let mut out = std::io::BufWriter::new(file);
+        if let Err(e) = out.write_all(page.as_bytes()).and_then(|()| out.flush()) {
+            cannot_write(path, &e);
+        }
+        if !args.json {
+            println!("report: {}", path.display());
+        }
     }
     match report.exit_code() {
         l::EXIT_OK => Ok(()),
@@ -78,4 +107,11 @@ pub(super) async fn run(args: LoadArgs) -> anyhow::Result<()> {
             std::process::exit(code)
         }
     }
+}
+
+/// The report's file cannot be written: the path and why, as a usage error (no backtrace),
+/// and exit 1.
+fn cannot_write(path: &Path, e: &std::io::Error) -> ! {
+    eprintln!("error: cannot write the report to {}: {e}", path.display());
+    std::process::exit(1)
 }

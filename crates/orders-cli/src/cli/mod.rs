@@ -372,6 +372,11 @@ struct LoadArgs {
     /// Print one JSON object instead of the table (no progress bar).
     #[arg(long)]
     json: bool,
+    /// Also write the run as one self-contained HTML page (settings, counts, the
+    /// reconciliation, charts of latency, answers and retries over time, the percentile
+    /// curve). The file is created before the run starts.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
