@@ -8,7 +8,8 @@ const Charts = (() => {
                         ticks: { stroke: css("--grid") } });
   // el: a container; names: one label per series; data: [xs, ys1, ys2, ...].
   // options.x: "time" (seconds since the epoch) or a label for a numeric x axis;
-  // options.xlog: a log-scale x axis; options.y: the y axis's label.
+  // options.xlog: a log-scale x axis; options.xvalues: x value -> tick label;
+  // options.y: the y axis's label.
   function line(el, names, data, options = {}) {
     const colours = palette();
     const time = options.x === undefined || options.x === "time";
@@ -16,7 +17,8 @@ const Charts = (() => {
       width: Math.max(el.clientWidth, 300),
       height: options.height || 200,
       scales: { x: time ? { time: true } : { time: false, distr: options.xlog ? 3 : 1 } },
-      axes: [Object.assign(axis(), time ? {} : { label: options.x }),
+      axes: [Object.assign(axis(), time ? {} : { label: options.x },
+                           options.xvalues ? { values: (u, splits) => splits.map(options.xvalues) } : {}),
              Object.assign(axis(), { label: options.y || "", size: 60 })],
       series: [{}].concat(names.map((name, i) => ({
         label: name, stroke: colours[i % colours.length], width: 1.5, spanGaps: false,

@@ -42,8 +42,9 @@
     });
     Charts.line(el("percentiles"), ["from intended send", "per attempt"],
       [px, lat.map((point) => point.ms), svc.map((point) => point.ms)],
-      { x: "1/(1-p): 2 = p50, 10 = p90, 100 = p99, 1000 = p99.9", xlog: true, y: "ms",
-        height: 240 });
+      { x: "percentile (log scale of 1/(1-p))", xlog: true, y: "ms", height: 240,
+        // A tick at 1/(1-p) = 10^k is the percentile with k nines: 10 → p90, 100 → p99.
+        xvalues: (v) => (v == null ? "" : v <= 1 ? "p0" : `p${+(100 * (1 - 1 / v)).toPrecision(6)}`) });
   };
   const start = () => {
     try {
