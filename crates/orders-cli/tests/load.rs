@@ -631,3 +631,35 @@ async fn a_report_path_that_cannot_be_written_fails_before_anything_is_sent() {
     assert!(!page.exists());
     server.abort();
 }
+
+/// Options that cannot make a run are refused before anything is sent, in one line that
+/// names the flag, and with no backtrace even when `RUST_BACKTRACE` asks for them.
+#[test]
+fn impossible_options_name_their_flag_without_a_backtrace() {
+    for (args, flag) in [
+        (&["--count", "0"][..], "--count"),
+        (&["--rate", "0", "--count", "5"][..], "--rate"),
+        (
+            &["--max-in-flight", "0", "--count", "5"][..],
+            "--max-in-flight",
+        ),
+        (
+            &["--invalid-ratio", "2", "--count", "5"][..],
+            "--invalid-ratio",
+        ),
+    ] {
+        let mut all = vec!["--url", "http://127.0.0.1:9"];
+        all.extend_from_slice(args);
+        let (code, _, stderr) = orders_load_env(&all, &[("RUST_BACKTRACE", "1")]);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: one line, no backtrace: {stderr}"
+        );
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(flag),
+            "{args:?}: {stderr}"
+        );
+    }
+}

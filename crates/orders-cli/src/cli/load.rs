@@ -66,7 +66,9 @@ pub(super) async fn run(args: LoadArgs) -> anyhow::Result<()> {
     }
     // The report's file is created before the run: a path that cannot be written fails
     // now, not after minutes of load.
-    options.validate()?;
+    options
+        .validate()
+        .map_err(|e| UsageError(format!("{e:#}")))?;
     let report_file = match &args.report {
         Some(path) => match std::fs::File::create(path) {
             Ok(file) => Some((path, file)),

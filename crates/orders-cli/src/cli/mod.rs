@@ -400,6 +400,12 @@ fn init_logs(json: bool) {
     }
 }
 
+/// A value on the command line that cannot work; the message names the flag and what it
+/// takes (no backtrace: there is no bug to find).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Runs the command; an error is printed as one message with its causes. A backtrace
 /// follows only an unexpected error, and only when `RUST_BACKTRACE` (or
 /// `RUST_LIB_BACKTRACE`) asks for one.
@@ -418,7 +424,10 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             // A start-up problem (a port, a directory) is the user's to fix and its message
             // says how: a backtrace would only bury it. Anything else may be a bug.
-            let expected = e.is::<StartError>() || e.is::<StateError>() || e.is::<env::EnvError>();
+            let expected = e.is::<StartError>()
+                || e.is::<StateError>()
+                || e.is::<env::EnvError>()
+                || e.is::<UsageError>();
             if !expected && e.backtrace().status() == std::backtrace::BacktraceStatus::Captured {
                 eprintln!("\n{}", e.backtrace());
             }
