@@ -6,7 +6,7 @@ real browser: headless Chromium driven by Selenium through the distribution's ch
    every write, a 1 s visibility timeout and maxReceiveCount 1; one order is posted and
    dead-lettered; the server is stopped (SIGINT) and restarted on the same state directory
    without faults (the DLQ keeps the message).
-2. A small load run (`orders load --count 500 --rate 20 --report TMP/report.html --json`, 25 s)
+2. A small load run (`orders load --count 300 --rate 20 --report TMP/report.html --json`, 15 s)
    in the background; the dashboard open in Chromium meanwhile (1440 px wide, dark colour
    scheme through the DevTools protocol's Emulation.setEmulatedMedia).
 3. The DLQ, first (DeadLetterQueueAlarm is CloudWatch's: the Maximum over a 60 s period, so it
@@ -20,8 +20,9 @@ real browser: headless Chromium driven by Selenium through the distribution's ch
    every [data-stat] on the page equals /_local/stats exactly, and the counters read so.
 5. The report file (file://): rendered, its four charts drawn (canvases of non-zero size, not
    blank), its outcome numbers equal to the run's --json output; its screenshot.
-6. Back on the dashboard: DeadLetterQueueAlarm returns to OK once its period has passed.
-The whole takes about 75 s, most of it the alarm's 60 s period.
+6. With --alarm-clears: back on the dashboard, DeadLetterQueueAlarm returns to OK once its
+   period has passed (about 60 s more; by default the rule is left to the unit tests of
+   crates/orders-cli/src/web/dashboard.rs, which check the same evaluation on the clock).
 Screenshots of the dashboard and the report go to --screenshots DIR (default
 .test-work/screenshots), or with --docs to docs/dashboard.png and docs/load-report.png.
 
@@ -62,7 +63,7 @@ COUNTERS = [
 # Gauges: compared exactly once the pipeline is idle.
 GAUGES = ["queue.visible", "queue.in_flight", "dlq.visible"]
 REPORT_CHARTS = ["latency", "status", "retries", "percentiles"]
-LOAD_ORDERS = 500  # 25 s at 20/s: the redrive, the live rounds and the screenshot happen meanwhile
+LOAD_ORDERS = 300  # 15 s at 20/s: the redrive, the live rounds and the screenshot happen meanwhile
 LOAD_RATE = 20
 REFRESH_TIMEOUT = 10  # s: the page polls every second
 RESULTS = {"passed": 0, "failed": 0}
@@ -511,7 +512,8 @@ def run(args, binary, tmp, shots):
         check_idle_stats(driver, base)
         require("orders load wrote its report", report.is_file(), report)
         check_report(driver, report, summary, shots / "load-report.png")
-        check_alarm_clears(driver, base, redriven_at)
+        if args.alarm_clears:
+            check_alarm_clears(driver, base, redriven_at)
     except Exception:
         if driver is not None:
             try:
@@ -539,6 +541,9 @@ def main():
                         help="where the screenshots go (default .test-work/screenshots)")
     parser.add_argument("--docs", action="store_true",
                         help="write the README's screenshots: docs/dashboard.png and docs/load-report.png")
+    parser.add_argument("--alarm-clears", action="store_true",
+                        help="also wait (about 60 s) for DeadLetterQueueAlarm to return to OK a period after"
+                             " the redrive (the evaluation itself is unit-tested in web/dashboard.rs)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (state, load output, report) and print its path")
     parser.add_argument("--binary", type=Path, default=ROOT / "target" / "debug" / "orders",
