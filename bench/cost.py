@@ -278,6 +278,7 @@ def main(argv=None):
     p.add_argument("--worker-log-bytes-batch-10", type=float, default=figures["worker_log_bytes_batch_10"], help="bytes the worker writes per batch of 10")
     p.add_argument("--system-log-bytes", type=float, default=DEFAULTS["system_log_bytes"], help="Lambda's START/REPORT bytes per invocation (0 at SystemLogLevel=WARN)")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--json", action="store_true", help="print only the totals as JSON (what `orders plan` reads)")
     a = p.parse_args(argv)
     figures.update(
         ingest_ms=a.ingest_ms,
@@ -298,6 +299,13 @@ def main(argv=None):
         "system_log_bytes": a.system_log_bytes,
     }
     rows, total, extras, grand = cost_per_million(figures, cfg)
+    if a.json:
+        print(json.dumps({
+            "per_million": round(total, 4),
+            "per_million_with_logs": round(grand, 4),
+            "prices": f"{PRICE_SOURCE}, as of {PRICE_DATE}; durations from {source}",
+        }))
+        return 0
     header = (
         f"Cost per million orders: {a.arch}, ingest {a.ingest_memory} MB ({figures['ingest_ms']:.2f} ms measured), "
         f"worker {a.worker_memory} MB, batch {a.batch_size}, delay {a.delay} ms "

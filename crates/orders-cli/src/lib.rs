@@ -12,6 +12,7 @@
 //! - [`state`]: the state directory: one owner (an OS lock), files this version can read.
 //! - [`stack`]: a deployed stack's outputs (`--stack`).
 //! - [`load`]: `orders load`, the load generator with latency measurement and reconciliation.
+//! - [`plan`]: `orders plan`, capacity arithmetic against AWS's limits (and orders local's).
 //! - [`web`]: the dashboard page (`/_local/`) and the load report, with their embedded assets.
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod limits;
 pub mod load;
 pub mod openapi;
 pub mod pipeline;
+pub mod plan;
 pub mod poller;
 pub mod queue;
 pub mod reconcile;

@@ -11,6 +11,7 @@ mod dlq;
 mod env;
 mod load;
 mod local;
+mod plan;
 mod stats;
 
 use std::path::PathBuf;
@@ -53,6 +54,60 @@ enum Command {
     /// --env-file FILE`): the queue URL and table names of a deployed stack (--stack), or of an
     /// AWS emulator such as moto (--endpoint).
     Env(EnvArgs),
+    /// Capacity arithmetic for a target rate: per component (API Gateway, ingest, the
+    /// account's executions, the worker's event source, SQS, DynamoDB) what the target needs,
+    /// the limit, the headroom; the first limit it exceeds, and the settings that lift it.
+    Plan(PlanArgs),
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// Orders per second, or a range to sweep (10..1000: where each component saturates).
+    #[arg(long, allow_hyphen_values = true)]
+    rate: String,
+    /// The worker's processing delay per order, as PROCESSING_DELAY_MS takes it: 0, 250,
+    /// 2000-5000 [default: the environment's ProcessingDelayMs].
+    #[arg(long, allow_hyphen_values = true)]
+    delay: Option<String>,
+    /// Read the settings of this samconfig.toml environment (default, prod) [default: the
+    /// template's defaults].
+    #[arg(long)]
+    env: Option<String>,
+    /// Plan for `orders local`'s emulation (the stage throttle, the account's executions, the
+    /// event source) instead of AWS.
+    #[arg(long)]
+    local: bool,
+    /// BatchSize.
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// MaximumBatchingWindowInSeconds.
+    #[arg(long)]
+    batching_window: Option<u64>,
+    /// MaximumConcurrency of the worker's event source.
+    #[arg(long)]
+    max_concurrency: Option<u32>,
+    /// AccountConcurrency: the concurrent executions the stack may use.
+    #[arg(long)]
+    account_concurrency: Option<u32>,
+    /// ApiThrottlingRateLimit, requests per second.
+    #[arg(long)]
+    api_rate: Option<u32>,
+    /// The worker's Timeout, seconds.
+    #[arg(long)]
+    worker_timeout: Option<u64>,
+    /// The queue's VisibilityTimeout, seconds.
+    #[arg(long)]
+    visibility_timeout: Option<u64>,
+    /// How long an API request holds an ingest execution, ms [default: 50, the template's
+    /// planning figure; orders local holds one 50 ms].
+    #[arg(long)]
+    ingest_ms: Option<f64>,
+    /// One DynamoDB write in the worker, ms [default: 10].
+    #[arg(long)]
+    write_ms: Option<f64>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -446,5 +501,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(args) => stats::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Env(args) => env::run(args).await,
+        Command::Plan(args) => plan::run(args),
     }
 }
