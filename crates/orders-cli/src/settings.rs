@@ -125,6 +125,18 @@ impl LocalSettings {
         p.violations()
     }
 
+    /// The settings as `orders local` enforces them, for `orders plan --local`: a limit it
+    /// does not emulate (off) is unlimited.
+    pub fn emulated(&self) -> PipelineSettings {
+        let mut p = self.pipeline.clone();
+        p.account_concurrency = self.limits.account_concurrency.unwrap_or(u32::MAX);
+        if self.limits.account_concurrency.is_none() {
+            p.ingest_reserved_concurrency = None;
+        }
+        (p.api_rate_limit, p.api_burst_limit) = self.limits.api.unwrap_or((u32::MAX, u32::MAX));
+        p
+    }
+
     /// No stage throttle and no concurrency limit: the pipeline's own behaviour (tests of
     /// other things, benchmarks).
     pub fn unlimited(mut self) -> Self {

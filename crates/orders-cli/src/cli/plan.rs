@@ -14,7 +14,13 @@ pub(super) fn run(args: PlanArgs) -> anyhow::Result<()> {
     let usage = |e: PlanError| UsageError(e.to_string());
     let rates = parse_rates(&args.rate).map_err(usage)?;
     let local = LocalSettings::for_environment(args.env.as_deref())?;
-    let mut s = local.pipeline;
+    // For orders local: its emulated limits (its stage throttle and account concurrency,
+    // as `orders local --env` would start with them).
+    let mut s = if args.local {
+        local.emulated()
+    } else {
+        local.pipeline
+    };
     let set = |v: Option<u32>, flag: &'static str, min: u32| -> Result<Option<u32>, PlanError> {
         match v {
             Some(n) if n < min => Err(PlanError {

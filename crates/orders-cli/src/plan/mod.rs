@@ -144,7 +144,8 @@ pub struct Plan {
     /// executions leave it beside the ingest's) cannot keep up; the queue then grows by
     /// `accepted - stored` a second, and nothing is lost.
     pub stored: f64,
-    /// What caps `stored`: `accepted` (the API side), or the worker limit that binds.
+    /// What caps `stored`: the row that binds (`worker_batches`, `account_executions`,
+    /// `api_stage`...), or `target` when nothing does.
     pub stored_limited_by: String,
     /// Settings that lift the first limit.
     pub lifts: Vec<Lift>,
@@ -336,31 +337,37 @@ fn rows(s: &PipelineSettings, target: &Target, a: Assumptions, environment: Envi
         .map(|(r, at)| (r.id.to_owned(), at))
         .unzip();
     let sustained = at.map_or(rate, |at: f64| at);
-    // Steady state at this offered rate: what the API lets in, then what the worker can
-    // store of it with the executions left to it.
+    // Steady state at this offered rate. The worker holds the executions its batches need
+    // (all of MaximumConcurrency only when it falls behind); the API gets what is left.
+    // Either both fit in the account's executions (up to the account row's saturation
+    // rate), or the worker runs at its ceiling and the API has the rest (the ingest row).
     let cap = |id: &str| {
         rows.iter()
             .find(|r| r.id == id)
             .and_then(|r| r.saturates_at)
             .unwrap_or(f64::INFINITY)
     };
-    let accepted = rate
-        .min(cap("api_stage"))
-        .min(cap("api_account"))
-        .min(cap("ingest_executions"));
-    let per_batch_orders = records / batch_s;
-    let by_esm = worker_limit * per_batch_orders;
-    let by_account =
-        (f64::from(s.account_concurrency) - accepted * ingest_s).max(0.0) * per_batch_orders;
-    let (stored, stored_limited_by) = [
-        (accepted, "accepted"),
-        (by_esm, "worker_batches"),
-        (by_account, "account_executions"),
+    let both_fit = cap("account_executions");
+    let api_side = if both_fit * per_order_batches <= worker_limit {
+        (both_fit, "account_executions")
+    } else {
+        (cap("ingest_executions"), "ingest_executions")
+    };
+    let (accepted, accepted_by) = [
+        (rate, "target"),
+        (cap("api_stage"), "api_stage"),
+        (cap("api_account"), "api_account"),
+        api_side,
     ]
     .into_iter()
     .min_by(|x, y| x.0.total_cmp(&y.0))
-    .map(|(v, why)| (v, why.to_owned()))
-    .unwrap_or((accepted, "accepted".to_owned()));
+    .unwrap_or((rate, "target"));
+    let by_worker = worker_limit * records / batch_s;
+    let (stored, stored_limited_by) = if by_worker < accepted {
+        (by_worker, "worker_batches".to_owned())
+    } else {
+        (accepted, accepted_by.to_owned())
+    };
     let mut timing = s.violations();
     let slowest = self::batch_ms(target.delay_max(), full, a.write_ms);
     let budget = s

@@ -28,6 +28,9 @@ fn num(v: f64) -> String {
 }
 
 fn component_name(plan: &Plan, id: &str) -> String {
+    if id == "target" {
+        return "nothing: the target rate itself".to_owned();
+    }
     plan.rows
         .iter()
         .find(|r| r.id == id)
