@@ -77,9 +77,13 @@ pub(super) fn run(args: PlanArgs) -> anyhow::Result<()> {
     // tests refuse them: a plan for a stack that would lose orders is no plan.
     let broken = s.violations();
     if !broken.is_empty() {
+        let explained: Vec<String> = broken
+            .iter()
+            .map(|rule| format!("{rule} (change {})", flags_for(rule)))
+            .collect();
         return Err(UsageError(format!(
             "these settings break the timing rules (README \"Timing rules, and why\"): {}",
-            broken.join("; ")
+            explained.join("; ")
         ))
         .into());
     }
@@ -89,13 +93,19 @@ pub(super) fn run(args: PlanArgs) -> anyhow::Result<()> {
         .map_or("template.yaml's defaults".to_owned(), |e| {
             format!("samconfig.toml [{e}]")
         });
+    // The cost per order depends on the batch and the delay, not on the rate: one run of
+    // the cost model, scaled to each rate's hour.
+    let cost = (environment == Environment::Aws)
+        .then(|| p::quotas::cost(1.0, s.batch_size, &spec(delay)).ok())
+        .flatten();
     let plans: Vec<p::Plan> = rates
         .iter()
         .map(|&rate| {
             let mut plan = p::plan(&s, &Target { rate, delay }, assumptions, environment);
-            if environment == Environment::Aws {
-                plan.cost = p::quotas::cost(rate, s.batch_size, &spec(delay)).ok();
-            }
+            plan.cost = cost.clone().map(|mut c| {
+                c.per_hour = c.per_million_with_logs * rate * 3600.0 / 1e6;
+                c
+            });
             plan
         })
         .collect();
@@ -164,5 +174,24 @@ fn parse_rates(raw: &str) -> Result<Vec<f64>, PlanError> {
                 })
                 .collect())
         }
+    }
+}
+
+/// The flags that set what a broken timing rule (`PipelineSettings::violations`) names.
+fn flags_for(rule: &str) -> &'static str {
+    if rule.starts_with("VisibilityTimeout") {
+        "--visibility-timeout, --worker-timeout or --batching-window"
+    } else if rule.starts_with("maxReceiveCount") {
+        "the environment's MaxReceiveCount"
+    } else if rule.starts_with("worker Timeout") {
+        "--worker-timeout or --delay"
+    } else if rule.starts_with("MaximumConcurrency") {
+        "--max-concurrency"
+    } else if rule.starts_with("BatchSize") {
+        "--batch-size or --batching-window"
+    } else if rule.starts_with("the worker's") {
+        "--max-concurrency or --account-concurrency"
+    } else {
+        "--api-rate, --account-concurrency or --max-concurrency"
     }
 }
