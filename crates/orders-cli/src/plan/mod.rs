@@ -304,7 +304,7 @@ fn rows(s: &PipelineSettings, target: &Target, a: Assumptions, environment: Envi
         Some(worker_limit),
         "batches",
         format!("MaximumConcurrency {} (the event source's ceiling: 1,000); {ESM_SCALING}", s.maximum_concurrency),
-        (environment == Environment::Aws && ramp_min > 0.0).then(|| {
+        (environment == Environment::Aws && ramp_min >= 0.1).then(|| {
             format!("from {ESM_START_BATCHES} batches, +{ESM_RAMP_PER_MINUTE}/min: about {ramp_min:.1} min to reach")
         }),
     );
@@ -410,6 +410,21 @@ impl Target {
     }
 }
 
+/// Batches of 100 records, collected for up to a second (so fewer worker executions per
+/// order), with the visibility timeout the timing rules then ask for.
+fn batching(s: &PipelineSettings) -> (String, PipelineSettings) {
+    let mut t = s.clone();
+    t.batch_size = 100;
+    t.batching_window = Duration::from_secs(1);
+    let mut change = "BatchSize=100 with MaximumBatchingWindowInSeconds=1".to_owned();
+    let visibility = t.worker_timeout * 6 + t.batching_window;
+    if t.visibility_timeout < visibility {
+        t.visibility_timeout = visibility;
+        change += &format!(" and QueueVisibilityTimeout={}", visibility.as_secs());
+    }
+    (change, t)
+}
+
 /// The settings that lift the first limit: each applied alone, with the limited row's
 /// headroom after it and the next limit.
 fn lifts(
@@ -440,23 +455,8 @@ fn lifts(
             if let Some(r) = t.worker_reserved_concurrency.as_mut() {
                 *r = (*r).max(wanted);
             }
-            changes.push((format!("MaximumConcurrency={wanted}"), t.clone()));
-            // The worker's executions come out of the account's: with them, enough for both.
-            let ingest = (need("ingest_executions") * with).ceil().max(1.0) as u32;
-            if t.worker_concurrency() + ingest > s.account_concurrency {
-                t.account_concurrency = t.worker_concurrency() + ingest;
-                changes.push((
-                    format!(
-                        "MaximumConcurrency={wanted} with AccountConcurrency={} (request the Lambda quota \"Concurrent executions\", L-B99A9384)",
-                        t.account_concurrency
-                    ),
-                    t,
-                ));
-            }
-            let mut t = s.clone();
-            t.batch_size = 100;
-            t.batching_window = Duration::from_secs(1);
-            changes.push(("BatchSize=100 with MaximumBatchingWindowInSeconds=1".to_owned(), t));
+            changes.push((format!("MaximumConcurrency={wanted}"), t));
+            changes.push(batching(s));
         }
         "account_executions" | "ingest_executions" => {
             let wanted = (need("account_executions") * with).ceil() as u32;
@@ -469,13 +469,7 @@ fn lifts(
                 ),
                 t,
             ));
-            let mut t = s.clone();
-            t.batch_size = 100;
-            t.batching_window = Duration::from_secs(1);
-            changes.push((
-                "BatchSize=100 with MaximumBatchingWindowInSeconds=1 (fewer worker executions per order)".to_owned(),
-                t,
-            ));
+            changes.push(batching(s));
         }
         "api_account" => text.push(format!(
             "request the API Gateway quota \"Throttle rate\" (L-8A5B8E43) above {:.0}/s",
@@ -490,6 +484,27 @@ fn lifts(
         )),
         _ => {}
     }
+    // A change that leaves the API fewer executions than its stage lets through (a timing
+    // rule) comes with the account's executions that make room for both.
+    let companions: Vec<(String, PipelineSettings)> = changes
+        .iter()
+        .filter(|(_, t)| !t.violations().is_empty())
+        .filter_map(|(change, t)| {
+            let mut t = t.clone();
+            let ingest = (need("ingest_executions") * with).ceil() as u32;
+            t.account_concurrency = t.worker_concurrency() + ingest.max(t.api_peak_concurrency());
+            (t.account_concurrency > s.account_concurrency && t.violations().is_empty()).then(|| {
+                (
+                    format!(
+                        "{change} with AccountConcurrency={} (request the Lambda quota \"Concurrent executions\", L-B99A9384)",
+                        t.account_concurrency
+                    ),
+                    t,
+                )
+            })
+        })
+        .collect();
+    changes.extend(companions);
     let mut out: Vec<Lift> = changes
         .into_iter()
         .map(|(change, settings)| {
