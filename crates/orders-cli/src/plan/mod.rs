@@ -233,6 +233,8 @@ fn rows(s: &PipelineSettings, target: &Target, a: Assumptions, environment: Envi
                     unit,
                     source: String,
                     note: Option<String>| {
+        // A limit orders local does not emulate (off) is carried as u32::MAX: no limit.
+        let limit = limit.filter(|&l| l < f64::from(u32::MAX / 2));
         rows.push(Row {
             id,
             component: component.to_owned(),
@@ -461,7 +463,7 @@ fn lifts(
         "account_executions" | "ingest_executions" => {
             let wanted = (need("account_executions") * with).ceil() as u32;
             let mut t = s.clone();
-            t.account_concurrency = wanted.max(s.account_concurrency + 1);
+            t.account_concurrency = wanted.max(s.account_concurrency.saturating_add(1));
             changes.push((
                 format!(
                     "AccountConcurrency={} (request the Lambda quota \"Concurrent executions\", L-B99A9384)",
@@ -492,7 +494,9 @@ fn lifts(
         .filter_map(|(change, t)| {
             let mut t = t.clone();
             let ingest = (need("ingest_executions") * with).ceil() as u32;
-            t.account_concurrency = t.worker_concurrency() + ingest.max(t.api_peak_concurrency());
+            t.account_concurrency = t
+                .worker_concurrency()
+                .saturating_add(ingest.max(t.api_peak_concurrency()));
             (t.account_concurrency > s.account_concurrency && t.violations().is_empty()).then(|| {
                 (
                     format!(
@@ -641,6 +645,28 @@ mod tests {
             lift.breaks.iter().any(|b| b.contains("AccountConcurrency")),
             "{lift:?}"
         );
+    }
+
+    #[test]
+    fn limits_that_are_off_limit_nothing_and_nothing_overflows() {
+        // orders local with its limits off carries them as u32::MAX.
+        let s = crate::settings::LocalSettings::from_template()
+            .unwrap()
+            .unlimited()
+            .emulated();
+        let target = Target {
+            rate: 1e6,
+            delay: DelaySpec::Fixed(100),
+        };
+        let p = plan(&s, &target, Assumptions::default(), Environment::Local);
+        assert!(
+            p.rows
+                .iter()
+                .all(|r| r.id == "worker_batches" || r.limit.is_none()),
+            "{p:?}"
+        );
+        assert_eq!(p.first_limit.as_ref().unwrap().0, "worker_batches");
+        assert!(!p.lifts.is_empty());
     }
 
     #[test]

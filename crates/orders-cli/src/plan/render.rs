@@ -228,7 +228,7 @@ pub fn render_sweep(plans: &[Plan], settings_from: &str) -> String {
         );
     }
     out.push_str(
-        "\n     rate  first limit                                        headroom  sustained\n",
+        "\n     rate  first limit                                        headroom     stored\n",
     );
     for p in plans {
         let (name, headroom) = p
@@ -245,9 +245,9 @@ pub fn render_sweep(plans: &[Plan], settings_from: &str) -> String {
             out,
             "{:>9}  {:50}  {:>8}  {:>9}{}",
             num(p.rate),
-            name.chars().take(50).collect::<String>(),
+            name.split(" (").next().unwrap_or_default(),
             headroom.map_or("-".to_owned(), |h| format!("{h:.2}x")),
-            num(p.sustained.min(p.rate)),
+            num(p.stored),
             if p.exceeded { "  EXCEEDED" } else { "" }
         );
     }
