@@ -198,8 +198,7 @@ impl<S: OrderStore + Send + Sync> BatchHandler for Worker<S> {
     type Error = worker::BatchError;
 
     async fn handle(&self, event: &SqsEvent, deadline: Instant) -> Result<Handled, Self::Error> {
-        let (response, summary) = self.handle_batch_with_summary(event, deadline).await?;
-        Ok((response, summary.failures))
+        self.handle_batch_with_failures(event, deadline).await
     }
 }
 

@@ -240,6 +240,18 @@ impl<S: OrderStore> Worker<S> {
         event: &SqsEvent,
         deadline: Instant,
     ) -> Result<SqsBatchResponse, BatchError> {
+        self.handle_batch_with_failures(event, deadline)
+            .await
+            .map(|(response, _)| response)
+    }
+
+    /// [`Worker::handle_batch`], also returning each failed record's message id and error
+    /// (what `orders local` shows beside a dead letter).
+    pub async fn handle_batch_with_failures(
+        &self,
+        event: &SqsEvent,
+        deadline: Instant,
+    ) -> Result<(SqsBatchResponse, Vec<(String, String)>), BatchError> {
         let (response, summary) = self.handle_batch_with_summary(event, deadline).await?;
         // One line per batch names every order it stored (Logs Insights finds an order with
         // `filter @message like "<order_id>"`); a failed record has a line of its own.
@@ -252,7 +264,7 @@ impl<S: OrderStore> Worker<S> {
             duplicate_order_ids = joined(&summary.duplicate_order_ids),
             "batch done"
         );
-        Ok(response)
+        Ok((response, summary.failures))
     }
 
     /// [`Worker::handle_batch`], also returning the counts.
