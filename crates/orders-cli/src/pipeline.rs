@@ -34,7 +34,7 @@ use crate::queue::sqs::{AwsQueues, SqsQueues};
 use crate::queue::{DeadLetterOps, QueueSource};
 use crate::settings::LocalSettings;
 use crate::state::{StateDir, StateError, QUEUE_FILE, TABLE_FILE};
-use crate::table::{count_items, LocalTable};
+use crate::table::{LocalTable, StoredCount};
 use crate::web::dashboard::{Dashboard, LocalConsole, Sources};
 
 /// The local table's name.
@@ -430,6 +430,7 @@ where
 
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let table_name_for_view = table_name.clone();
+    let stored_count = Arc::new(StoredCount::default());
     let stats: StatsFn = {
         let (ingest, queue, counters, metrics, limits) = (
             ingest.clone(),
@@ -448,9 +449,12 @@ where
                 ddb.clone(),
                 table_name.clone(),
             );
+            let stored_count = stored_count.clone();
             async move {
                 let (main, dlq) = queue.counts().await.unwrap_or_default();
-                let stored = count_items(&ddb, &table_name).await.ok();
+                let processed =
+                    || metrics.counter(names::ORDERS_PROCESSED, &[("Function", "worker")]);
+                let stored = stored_count.get(&ddb, &table_name, processed).await.ok();
                 json!({
                     "ingest": ingest.counters(),
                     "queue": main,
