@@ -399,6 +399,52 @@ def idle_window(pid, seconds):
     return {"wall_s": wall, "cpu_s": c1 - c0, "others_cores": (b1 - b0 - (c1 - c0) - (s1 - s0)) / wall}
 
 
+def paced_window(pid, base, seconds):
+    """The page at its own pace (a poll a second after the last answer) for `seconds`: the
+    server's CPU, which includes the recounts that fall in the window."""
+    poller = PagePoller(base)
+    poller.start()
+    try:
+        polls0 = poller.page.polls
+        c0, w0, b0, s0 = proc_cpu(pid), time.monotonic(), system_busy(), self_cpu()
+        time.sleep(seconds)  # the measurement window: the page polls meanwhile
+        c1, w1, b1, s1 = proc_cpu(pid), time.monotonic(), system_busy(), self_cpu()
+        polls = poller.page.polls - polls0
+    finally:
+        poller.stop()
+    wall = w1 - w0
+    return {"polls": polls, "wall_s": wall, "cpu_s": c1 - c0,
+            "others_cores": (b1 - b0 - (c1 - c0) - (s1 - s0)) / wall}
+
+
+def measure_paced(pid, base, args, log):
+    """CPU per second of an open page at its own pace, minus the idle rate; run again when
+    disturbed."""
+    for attempt in range(args.retries + 1):
+        p = paced_window(pid, base, args.paced_seconds)
+        q = idle_window(pid, args.paced_seconds)
+        disturbed = max(p["others_cores"], q["others_cores"]) > args.disturbed_cores
+        if not disturbed or attempt == args.retries:
+            break
+        print(f"    paced window disturbed (other processes: {p['others_cores']:.2f} / "
+              f"{q['others_cores']:.2f} cores): again", flush=True)
+        wait_quiet("b: paced window again", args, log)
+    cores = p["cpu_s"] / p["wall_s"] - q["cpu_s"] / q["wall_s"]
+    return {"paced": p, "idle": q, "page_cores": cores, "disturbed": disturbed}
+
+
+def recount_cores(row, recount_after):
+    """What the stored-orders count costs per second with a page open, between polls: the
+    count's CPU over its interval, max(1 s, recount_after x its duration) (crates/orders-cli/
+    src/table.rs StoredCount, RECOUNT_AFTER). 0 when every poll counts (recount_after 0):
+    then the poll's CPU already holds it."""
+    if not recount_after:
+        return 0.0
+    scan = row["peers"]["scan_count"]
+    interval_s = max(1.0, recount_after * scan["latency_ms"] / 1000)
+    return scan["cpu_per_call_ms"] / 1000 / interval_s
+
+
 def measure_polls(pid, base, args, log):
     """Alternating poll and idle windows of the same wall time; CPU per poll = (poll
     window CPU - idle CPU rate x its wall time) / polls, per pair; the median of the pairs."""
@@ -505,6 +551,7 @@ def phase_b(args, log):
             client = dynoxide_client(srv)
             peers = {"scan_count": measure_calls(pid, lambda: scan_count(client), polls["idle_cores"]),
                      "describe_table": measure_calls(pid, lambda: describe_count(client), polls["idle_cores"])}
+            paced = measure_paced(pid, base, args, log) if size in args.paced_sizes else None
             orders, disturbed = [], []
             while len(orders) < 2:
                 seed += 1
@@ -520,8 +567,11 @@ def phase_b(args, log):
         rate = statistics.median(o["accepted_rate"] for o in orders)
         server_cores = per_order / 1000 * rate
         polls_per_s = 1 / (1 + polls["latency_ms_p50"] / 1000)  # the next poll 1 s after the answer
-        share = polls_per_s * polls["cpu_per_poll_ms"] / 1000 / server_cores
+        row = {"peers": peers}
+        recount = recount_cores(row, args.recount_after)
+        share = (polls_per_s * polls["cpu_per_poll_ms"] / 1000 + recount) / server_cores
         row = {"target": size, "stored": stored, "stored_after_polls": after, "polls": polls, "peers": peers,
+               "paced": paced, "recount_cores": recount,
                "orders": orders, "disturbed_loads": disturbed, "cpu_per_order_ms": per_order, "accepted_rate": rate,
                "server_cores_at_saturation": server_cores, "polls_per_s": polls_per_s,
                "share": share}
@@ -652,22 +702,33 @@ def markdown(res):
     if b:
         lines.append("")
         lines.append("**CPU per poll against the CPU per accepted order, same server, same table "
-                     "size** (a poll = what the open page requests each second; share = polls/s x "
-                     "CPU per poll / (CPU per accepted order x accepted rate); limit 2%. \"Of which the "
-                     "Scan COUNT\": the server's CPU for the paginated `Scan` `Select=COUNT` alone, as "
-                     "`count_items` sends it; its peer, the server's CPU for a `DescribeTable`, whose "
-                     "`ItemCount` Dynoxide counts live in SQL):")
+                     "size** (a poll = what the open page requests each second; share = (polls/s x "
+                     "CPU per poll + the recounts' CPU per s) / (CPU per accepted order x accepted rate); "
+                     "limit 2%. \"Scan COUNT alone\": the server's CPU for the paginated `Scan` "
+                     "`Select=COUNT`, as `count_items` sends it, and its duration; its peer, the server's "
+                     "CPU for a `DescribeTable`, whose `ItemCount` Dynoxide counts live in SQL):")
         lines.append("")
-        lines.append("| stored orders | CPU per poll (median; range) | poll latency p50 | of which the "
-                     "Scan COUNT | peer: DescribeTable ItemCount | CPU per accepted order | accepted rate | "
-                     "server CPU at saturation | share of the API's capacity | under 2% |")
-        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        recount_after = res["args"].get("recount_after", 0)
+        if recount_after:
+            lines.append("")
+            lines.append(f"The server counts the stored orders again only after max(1 s, {recount_after} × the "
+                         "last count's duration) (`StoredCount` in `crates/orders-cli/src/table.rs`), so most "
+                         "polls count nothing: back-to-back polls measure the poll without its count. The count "
+                         "an open page triggers costs, per second, the Scan COUNT's CPU over that interval "
+                         "(its CPU and duration measured alone, below); the share adds it.")
+        lines.append("")
+        lines.append("| stored orders | CPU per poll (median; range) | poll latency p50 | Scan COUNT alone: "
+                     "CPU (duration) | peer: DescribeTable ItemCount | recounts per s of open page | "
+                     "CPU per accepted order | accepted rate | server CPU at saturation | share of the API's "
+                     "capacity | under 2% |")
+        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for r in b["sizes"]:
             p = r["polls"]
             lines.append(f"| {r['stored']:,} | {p['cpu_per_poll_ms']:.2f} ms ({p['range_ms'][0]:.2f}-"
                          f"{p['range_ms'][1]:.2f}) | {p['latency_ms_p50']:.1f} ms | "
-                         f"{r['peers']['scan_count']['cpu_per_call_ms']:.2f} ms | "
+                         f"{r['peers']['scan_count']['cpu_per_call_ms']:.2f} ms ({r['peers']['scan_count']['latency_ms']:.1f} ms) | "
                          f"{r['peers']['describe_table']['cpu_per_call_ms']:.3f} ms | "
+                         f"{('%.1f ms CPU' % (r['recount_cores'] * 1000)) if r.get('recount_cores') else 'in the poll'} | "
                          f"{r['cpu_per_order_ms'] * 1000:.0f} µs | {r['accepted_rate']:,.0f}/s | "
                          f"{r['server_cores_at_saturation']:.2f} cores | **{r['share'] * 100:.2f}%** | "
                          f"{'yes' if r['share'] < LIMIT else '**no**'} |")
@@ -686,6 +747,16 @@ def markdown(res):
         lines.append(f"Measurements run again because other processes took more than "
                      f"{res['args']['disturbed_cores']} cores meanwhile: {again}{note}.")
         lines.append("")
+        for r in b["sizes"]:
+            pc = r.get("paced")
+            if pc:
+                model = r["polls_per_s"] * r["polls"]["cpu_per_poll_ms"] / 1000 + r.get("recount_cores", 0)
+                lines.append(f"Check at {r['stored']:,} stored orders: the page at its own pace for "
+                             f"{pc['paced']['wall_s']:.0f} s ({pc['paced']['polls']} polls, recounts included) "
+                             f"cost the server {pc['page_cores'] * 1000:.1f} ms CPU per s over the idle rate, "
+                             f"against {model * 1000:.1f} ms per s from the poll and recount figures"
+                             f"{' (disturbed by other processes)' if pc['disturbed'] else ''}.")
+                lines.append("")
         lines.append(f"One open page costs the API {where}. Idle server (the sampler only, no page): "
                      f"{statistics.median(r['polls']['idle_cores'] for r in b['sizes']) * 1000:.0f} ms CPU per s.")
     for a in res.get("a") or []:
@@ -731,6 +802,12 @@ def main():
     ap.add_argument("--poll-max-seconds", type=float, default=8.0,
                     help="a poll window ends after this many seconds (and 5 polls) even short of --polls")
     ap.add_argument("--poll-repeats", type=int, default=3, help="poll/idle window pairs per size")
+    ap.add_argument("--recount-after", type=int, default=100,
+                    help="the server's RECOUNT_AFTER (crates/orders-cli/src/table.rs): the stored-orders count "
+                         "is taken again after max(1 s, this x its duration); 0 for a build that counts on every poll")
+    ap.add_argument("--paced-sizes", default="5000",
+                    help="table sizes at which the page is also measured at its own pace (recounts included)")
+    ap.add_argument("--paced-seconds", type=float, default=60.0)
     ap.add_argument("--order-count", type=int, default=5000, help="orders of each CPU-per-order load")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of (a), one run per condition each")
     ap.add_argument("--a-orders", type=int, default=9000,
@@ -760,6 +837,7 @@ def main():
         return
     args.sizes = [int(x) for x in args.sizes.split(",")]
     args.prefill = [int(x) for x in args.prefill.split(",")]
+    args.paced_sizes = [int(x) for x in args.paced_sizes.split(",") if x]
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     os.environ.setdefault("AWS_REGION", "us-east-1")
