@@ -96,10 +96,17 @@ fn bad_input_names_the_flag() {
         ),
         (&["--rate", "10", "--batch-size", "0"][..], "--batch-size"),
         (&["--rate", "10", "--ingest-ms", "0"][..], "--ingest-ms"),
-        (&["--rate", "10", "--delay", "40000"][..], "worker Timeout"),
+        (
+            &["--rate", "10", "--delay", "40000"][..],
+            "--worker-timeout or --delay",
+        ),
+        (
+            &["--rate", "10", "--max-concurrency", "10"][..],
+            "--max-concurrency or --account-concurrency",
+        ),
         (
             &["--rate", "10", "--visibility-timeout", "30"][..],
-            "VisibilityTimeout",
+            "--visibility-timeout",
         ),
     ] {
         let (code, out, err) = orders_plan(args);
